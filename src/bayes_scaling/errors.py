@@ -1,0 +1,63 @@
+"""The exception tree of bayes_scaling.
+
+Every error the package raises on purpose derives from :class:`BayesScalingError`, so a caller can
+catch one class. Errors are raised at the edges (command line, HTTP, files), never inside jitted code.
+
+BayesScalingError
+├── InvalidConfigError        a configuration the API would reject (range, divisibility)
+├── InvalidTruthError         a simulator truth with unknown or mistyped keys
+├── DataFormatError           a runs file that cannot be read (names file, row and column)
+├── LedgerError               the local ledger disagrees with itself or with the API
+└── ApiError                  anything that went wrong talking to the training API
+    ├── InvalidApiKeyError    the API refused the key (HTTP 422)
+    ├── BudgetExceededError   the query would take the key past its budget; nothing was charged
+    └── ApiUnreachableError   connection failures or 5xx after all retries
+"""
+
+__all__ = [
+    "ApiError",
+    "ApiUnreachableError",
+    "BayesScalingError",
+    "BudgetExceededError",
+    "DataFormatError",
+    "InvalidApiKeyError",
+    "InvalidConfigError",
+    "InvalidTruthError",
+    "LedgerError",
+]
+
+
+class BayesScalingError(Exception):
+    """Base class of every error raised by bayes_scaling."""
+
+
+class InvalidConfigError(BayesScalingError, ValueError):
+    """A training configuration outside the API's space; the message is the API's own."""
+
+
+class InvalidTruthError(BayesScalingError, ValueError):
+    """A simulator truth that names an unknown key or gives a value of the wrong type."""
+
+
+class DataFormatError(BayesScalingError, ValueError):
+    """A runs file that cannot be parsed; the message names the file, the row and the column."""
+
+
+class LedgerError(BayesScalingError):
+    """The local ledger of paid queries is inconsistent with itself or with the API."""
+
+
+class ApiError(BayesScalingError):
+    """A failure talking to the training API."""
+
+
+class InvalidApiKeyError(ApiError):
+    """The API answered 422: the key is not valid."""
+
+
+class BudgetExceededError(ApiError):
+    """The query would take the key past its FLOP budget. Nothing was charged."""
+
+
+class ApiUnreachableError(ApiError):
+    """The API could not be reached (connection errors or 5xx) after all retries."""

@@ -1,0 +1,210 @@
+"""The simulator's truth family (DESIGN.md section 3), as pure JAX functions.
+
+A :class:`Truth` holds the constants; :func:`mean_loss` is the noise-free loss surface and
+:func:`observed_loss` adds the noise that is fixed by ``(seed, configuration)``, so a repeated
+query returns the identical loss. All logarithms are natural.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from bayes_scaling.errors import InvalidTruthError
+from bayes_scaling.space import RunConfig
+
+__all__ = [
+    "CONTEXT_LENGTH",
+    "VOCAB_SIZE",
+    "Truth",
+    "load_truth",
+    "mean_loss",
+    "noise_sd",
+    "observed_loss",
+    "truth_tokens",
+]
+
+VOCAB_SIZE = 32000
+CONTEXT_LENGTH = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class Truth:
+    """Constants of the truth family; defaults are DESIGN.md's preset."""
+
+    E: float = 1.8
+    delta_data: float = 0.15
+    A: float = 358.3
+    alpha: float = 0.3478
+    B: float = 558.0
+    beta: float = 0.3658
+    lam: float = 0.237
+    K: float = 11.66
+    gamma: float = 0.271
+    eta0: float = 6.15e-4
+    a_eta: float = 0.330
+    b_eta: float = 0.0
+    D_eta: float = 1e9
+    p: float = 0.894
+    chi: float = 0.78
+    S_chi: float = 400.0
+    kappa: float = 0.8
+    AR0: float = 100.0
+    c_deep: float = 0.004
+    c_wide: float = 0.008
+    c_head: float = 0.003
+    omega: float = 0.0
+    L_init: float = 10.45
+    sigma_seed: float = 0.02
+    sigma_mb: float = 0.03
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "truth") -> Truth:
+        """Build a truth from a mapping; every key is optional, unknown keys are an error.
+
+        Raises
+        ------
+        InvalidTruthError
+            Naming the source and the offending key, e.g. an unknown key with the known ones.
+        """
+        if not isinstance(values, Mapping):
+            raise InvalidTruthError(
+                f"{source}: expected a JSON object, got {type(values).__name__}"
+            )
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise InvalidTruthError(
+                f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}"
+            )
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidTruthError(
+                    f"{source}: {name} must be a number, got {value!r}"
+                )
+            if not math.isfinite(value):
+                raise InvalidTruthError(f"{source}: {name} must be finite, got {value!r}")
+            if name == "seed":
+                if value != int(value):
+                    raise InvalidTruthError(f"{source}: seed must be an integer, got {value!r}")
+                value = int(value)
+            checked[name] = value
+        return cls(**checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The truth as a JSON-ready mapping (every key, defaults included)."""
+        return asdict(self)
+
+
+def load_truth(path: str | Path | None) -> Truth:
+    """Read a truth JSON file; ``None`` gives the default preset."""
+    if path is None:
+        return Truth()
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidTruthError(f"{path}: no such truth file") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidTruthError(f"{path}: not valid JSON ({exc})") from None
+    return Truth.from_mapping(values, source=str(path))
+
+
+def _counts(d_model, num_layers):
+    """Exact block + final-LayerNorm parameters, and embedding-side parameters (section 3)."""
+    body = num_layers * (12.0 * d_model**2 + 7.0 * d_model) + d_model
+    emb = 2.0 * VOCAB_SIZE * d_model + CONTEXT_LENGTH * d_model
+    return body, emb
+
+
+def truth_tokens(truth: Truth, d_model, num_layers, flops):
+    """Tokens the truth trains on: ``D = C / (6 (body + omega emb))``."""
+    body, emb = _counts(jnp.asarray(d_model, jnp.float64), jnp.asarray(num_layers, jnp.float64))
+    return jnp.asarray(flops, jnp.float64) / (6.0 * (body + truth.omega * emb))
+
+
+def optimal_learning_rate(truth: Truth, d_model, num_layers, flops):
+    """The truth's optimal learning rate ``eta*`` of a shape at a compute."""
+    body, _ = _counts(jnp.asarray(d_model, jnp.float64), jnp.asarray(num_layers, jnp.float64))
+    tokens = truth_tokens(truth, d_model, num_layers, flops)
+    return (
+        truth.eta0
+        * jnp.power(body / 1e8, -truth.a_eta)
+        * jnp.power(tokens / truth.D_eta, -truth.b_eta)
+    )
+
+
+def mean_loss(truth: Truth, d_model, num_layers, num_heads, batch_size, learning_rate, flops):
+    """The noise-free loss of configurations; arguments broadcast against each other.
+
+    No API range limits apply: any positive shape, batch size, learning rate and compute.
+    """
+    d = jnp.asarray(d_model, jnp.float64)
+    n_layers = jnp.asarray(num_layers, jnp.float64)
+    heads = jnp.asarray(num_heads, jnp.float64)
+    bs = jnp.asarray(batch_size, jnp.float64)
+    lr = jnp.asarray(learning_rate, jnp.float64)
+    body, emb = _counts(d, n_layers)
+    tokens = truth_tokens(truth, d, n_layers, flops)
+    steps = tokens / (bs * CONTEXT_LENGTH)
+    eta_star = optimal_learning_rate(truth, d, n_layers, flops)
+    x = jnp.log(lr / eta_star)
+    steps_eff = steps * jnp.exp(truth.p * jnp.minimum(x, 0.0))
+    base = (
+        truth.E
+        + truth.delta_data
+        + truth.A * jnp.power(body + truth.lam * emb, -truth.alpha)
+        + truth.B * jnp.power(tokens, -truth.beta)
+        + truth.K * jnp.power(steps_eff, -truth.gamma)
+        + truth.chi
+        * jnp.minimum(jnp.power(steps / truth.S_chi, -truth.kappa), 2.0)
+        * jnp.maximum(x, 0.0) ** 2
+    )
+    aspect = d / n_layers
+    c_ar = jnp.where(aspect < truth.AR0, truth.c_deep, truth.c_wide)
+    shape = (
+        1.0
+        + c_ar * jnp.log(aspect / truth.AR0) ** 2
+        + truth.c_head * jnp.log((d / heads) / 64.0) ** 2
+    )
+    raw = base * shape
+    return truth.L_init - jnp.logaddexp(0.0, 3.0 * (truth.L_init - raw)) / 3.0
+
+
+def noise_sd(truth: Truth, batch_size):
+    """Standard deviation of the per-configuration noise: seed noise and minibatch noise."""
+    bs = jnp.asarray(batch_size, jnp.float64)
+    return jnp.sqrt(truth.sigma_seed**2 + truth.sigma_mb**2 * 128.0 / bs)
+
+
+def _standard_normal(seed: int, config: RunConfig) -> float:
+    """A standard normal draw fixed by ``(seed, configuration)`` and nothing else."""
+    text = repr((int(seed),) + config.key()).encode()
+    digest = hashlib.sha256(text).digest()
+    generator = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return float(generator.standard_normal())
+
+
+def observed_loss(truth: Truth, config: RunConfig) -> float:
+    """The loss the simulated API returns for ``config``: mean plus its fixed noise draw."""
+    mean = mean_loss(
+        truth,
+        config.d_model,
+        config.num_layers,
+        config.num_heads,
+        config.batch_size,
+        config.learning_rate,
+        config.train_flops,
+    )
+    eps = _standard_normal(truth.seed, config) * noise_sd(truth, config.batch_size)
+    return float(mean + eps)
