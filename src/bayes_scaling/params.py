@@ -1,0 +1,136 @@
+"""Exact parameter counts of the API's Transformer, and tokens for a FLOP budget.
+
+:func:`count_params` builds :class:`~bayes_scaling.reference_model.TransformerLM` on PyTorch's
+``meta`` device (no memory is allocated) and counts its parameters; it is the package's source of
+truth (DESIGN.md section 4). :func:`non_embedding_params` and :func:`total_params` are closed forms
+for hot paths, proved equal to the model over the API grid by ``tests/test_params.py``:
+
+- non-embedding (everything but the token and position embeddings; the untied output head counts):
+  ``L (12 d^2 + 7 d) + d + 32000 d``;
+- total: non-embedding plus ``32000 d + 512 d``.
+
+The package's token convention is ``tokens = flops / (6 * non-embedding params)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from bayes_scaling.errors import InvalidConfigError
+
+__all__ = [
+    "PARAM_COUNT",
+    "ParamCounts",
+    "count_params",
+    "non_embedding_params",
+    "tokens_for_flops",
+    "total_params",
+]
+
+VOCAB_SIZE = 32000
+CONTEXT_LENGTH = 512
+
+#: The count the package reports as "N" everywhere (report.json's ``param_count``).
+PARAM_COUNT = "non_embedding"
+
+
+class ParamCounts(NamedTuple):
+    """Parameter counts of one shape.
+
+    Attributes
+    ----------
+    non_embedding : int
+        All parameters but the token and position embeddings (the output head counts).
+    embedding : int
+        Token embeddings plus position embeddings (``32000 d + 512 d``).
+    total : int
+        ``non_embedding + embedding``.
+    """
+
+    non_embedding: int
+    embedding: int
+    total: int
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidConfigError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def count_params(d_model: int, num_layers: int, num_heads: int) -> ParamCounts:
+    """Count the parameters of the reference model of this shape (built on the meta device).
+
+    Parameters
+    ----------
+    d_model, num_layers, num_heads : int
+        The shape; positive integers with ``d_model`` divisible by ``num_heads``. No API range
+        limits apply (the recommended target model may be larger than the API allows).
+
+    Returns
+    -------
+    ParamCounts
+        ``non_embedding``, ``embedding`` and ``total`` counts. Results are cached per shape.
+
+    Raises
+    ------
+    InvalidConfigError
+        If a value is not a positive integer or ``d_model % num_heads != 0``.
+    """
+    d_model = _check_positive_int("d_model", d_model)
+    num_layers = _check_positive_int("num_layers", num_layers)
+    num_heads = _check_positive_int("num_heads", num_heads)
+    if d_model % num_heads:
+        raise InvalidConfigError(
+            f"d_model must be divisible by num_heads, got d_model={d_model} "
+            f"and num_heads={num_heads}"
+        )
+    return _count_params_cached(d_model, num_layers, num_heads)
+
+
+@functools.lru_cache(maxsize=4096)
+def _count_params_cached(d_model: int, num_layers: int, num_heads: int) -> ParamCounts:
+    from bayes_scaling.reference_model import TransformerConfig, TransformerLM
+
+    config = TransformerConfig(d_model=d_model, num_layers=num_layers, num_heads=num_heads)
+    model = TransformerLM(config, device="meta")
+    total = sum(p.numel() for p in model.parameters())
+    embedding = sum(p.numel() for p in model.embedding_parameters())
+    return ParamCounts(non_embedding=total - embedding, embedding=embedding, total=total)
+
+
+def _as_numeric(value):
+    """Turn lists into arrays and integer arrays into int64 (no overflow); pass scalars."""
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        value = value.astype(np.int64)
+    return value
+
+
+def non_embedding_params(d_model, num_layers):
+    """Non-embedding parameters ``L (12 d^2 + 7 d) + d + 32000 d`` (the output head included).
+
+    Broadcasts over NumPy (or JAX) arrays; exact for integer inputs. Equal to
+    ``count_params(d_model, num_layers, h).non_embedding`` for every valid ``h``.
+    """
+    d = _as_numeric(d_model)
+    layers = _as_numeric(num_layers)
+    return layers * (12 * d * d + 7 * d) + d + VOCAB_SIZE * d
+
+
+def total_params(d_model, num_layers):
+    """Total parameters: non-embedding plus token and position embeddings ``32000 d + 512 d``."""
+    d = _as_numeric(d_model)
+    return non_embedding_params(d, num_layers) + (VOCAB_SIZE + CONTEXT_LENGTH) * d
+
+
+def tokens_for_flops(flops, n_params):
+    """Tokens a FLOP budget buys under ``C = 6 N D``: ``flops / (6 * n_params)``.
+
+    The package passes non-embedding parameters as ``n_params`` (its token convention).
+    """
+    return _as_numeric(flops) / (6 * _as_numeric(n_params))
