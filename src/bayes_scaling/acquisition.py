@@ -1,0 +1,242 @@
+"""Expected reduction of the posterior variance of ``g = ln N_opt(target)`` per FLOP of a query.
+
+Everything here is a pure function of posterior draws, vectorised over all candidate queries at
+once; no numpyro, no I/O.
+
+Estimator
+---------
+Let ``g`` be the quantity to learn (``ln N_opt`` at the target compute) and ``f_m`` the model's
+mean loss of candidate ``m``; a query returns ``y_m = f_m + eps`` with ``eps ~ N(0, sigma_m^2)``.
+If ``(g, f_m)`` are jointly Gaussian under the posterior, observing ``y_m`` shrinks the variance of
+``g`` by exactly (the Kalman / linear-Gaussian update, independent of the value observed)::
+
+    r_m = Cov(g, f_m)^2 / (Var(f_m) + E[sigma_m^2])
+
+We estimate the moments from the ``S`` posterior draws, which costs ``O(S M)`` for ``M``
+candidates (one matrix-vector product) and needs no inner simulation. It is exact for the
+linear-Gaussian model and a first-order (local linearisation) approximation otherwise; the
+nested Monte Carlo estimator :func:`expected_variance_reduction_mc` (simulate outcomes, reweight
+the draws by their likelihood, average the posterior variance) is the brute-force check used in the
+tests. The linear estimator was chosen because it is deterministic given the draws (no outcome
+noise in the ranking), cheap enough for thousands of candidates per step, and it cannot be gamed by
+the few heavy-weight draws that make importance reweighting noisy.
+
+Cost
+----
+The score is ``r_m / max(cost_m, cost_floor)``. A per-FLOP score alone would buy tiny runs
+(1e13 FLOPs costs 1e5 times less than 1e18) even when they carry almost nothing: the real API's
+losses below about 1e14 FLOPs were flat near the initial loss. Two guards: (1) the cost floor
+charges every query at least ``cost_floor`` FLOPs in the score (a query also costs a refit and
+one of the limited query slots, so by default the floor is the budget divided by the query
+limit), and (2) a query must promise at least ``min_relative_reduction`` of the current variance
+of ``g``, else it scores zero. Candidates that cost nothing (a repeat already paid, which would
+return the same loss and so carry no information) or more than the remaining budget score
+``-inf`` and are never chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "AcquisitionConfig",
+    "expected_variance_reduction",
+    "expected_variance_reduction_mc",
+    "score_candidates",
+    "select_batch",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcquisitionConfig:
+    """How queries are scored.
+
+    Parameters
+    ----------
+    cost_floor : float
+        Every query is charged at least this many FLOPs in the per-FLOP score.
+    min_relative_reduction : float
+        A query that promises less than this fraction of ``Var(g)`` scores zero.
+    """
+
+    cost_floor: float = 1e16
+    min_relative_reduction: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.cost_floor) and self.cost_floor >= 0):
+            raise ValueError(f"cost_floor: expected a finite number >= 0, got {self.cost_floor}")
+        if not 0 <= self.min_relative_reduction < 1:
+            raise ValueError(
+                "min_relative_reduction: expected a number in [0, 1), "
+                f"got {self.min_relative_reduction}"
+            )
+
+
+@jax.jit
+def expected_variance_reduction(g, mean_loss, noise_sd):
+    """Linear-Gaussian expected reduction of ``Var(g)`` from one noisy observation of each query.
+
+    Parameters
+    ----------
+    g : array, shape (S,)
+        Posterior draws of the quantity to learn.
+    mean_loss : array, shape (S, M)
+        Posterior draws of each candidate's mean loss.
+    noise_sd : array, shape (S, M)
+        Posterior draws of each candidate's observation noise standard deviation.
+
+    Returns
+    -------
+    array, shape (M,)
+        ``Cov(g, f_m)^2 / (Var(f_m) + E[sigma_m^2])``, in units of ``g`` squared.
+    """
+    g = jnp.asarray(g, jnp.float64)
+    f = jnp.asarray(mean_loss, jnp.float64)
+    sd = jnp.asarray(noise_sd, jnp.float64)
+    n = g.shape[0]
+    g_c = g - g.mean()
+    f_c = f - f.mean(axis=0)
+    cov = g_c @ f_c / (n - 1)
+    var_f = jnp.sum(f_c**2, axis=0) / (n - 1)
+    noise_var = jnp.mean(sd**2, axis=0)
+    return cov**2 / (var_f + noise_var)
+
+
+def expected_variance_reduction_mc(rng_key, g, mean_loss, noise_sd, *, num_outcomes=256):
+    """Brute-force nested Monte Carlo estimate of the same reduction (a check, not a hot path).
+
+    For each candidate, simulate ``num_outcomes`` outcomes ``y = f_s + sigma_s eps`` from random
+    draws ``s``, reweight all draws by the likelihood ``N(y; f_s', sigma_s')``, and average the
+    reweighted variance of ``g``. Returns ``Var(g) - E_y[Var(g | y)]``, shape (M,).
+    """
+    g = jnp.asarray(g, jnp.float64)
+    f = jnp.asarray(mean_loss, jnp.float64)
+    sd = jnp.asarray(noise_sd, jnp.float64)
+    n_draws = g.shape[0]
+    key_pick, key_eps = jax.random.split(rng_key)
+    picks = jax.random.randint(key_pick, (num_outcomes,), 0, n_draws)
+    eps = jax.random.normal(key_eps, (num_outcomes, f.shape[1]))
+    outcomes = f[picks] + sd[picks] * eps  # (O, M)
+
+    def one_candidate(f_m, sd_m, y_m):
+        log_w = -0.5 * ((y_m[:, None] - f_m[None, :]) / sd_m[None, :]) ** 2 - jnp.log(sd_m)
+        w = jax.nn.softmax(log_w, axis=1)  # (O, S)
+        mean = w @ g
+        var = w @ g**2 - mean**2
+        return jnp.var(g) - jnp.mean(var)
+
+    return jax.vmap(one_candidate, in_axes=(1, 1, 1))(f, sd, outcomes)
+
+
+def score_candidates(
+    reduction,
+    costs,
+    *,
+    g_variance: float,
+    remaining_flops: float,
+    config: AcquisitionConfig | None = None,
+):
+    """Per-FLOP score of each candidate; ``-inf`` for those that must not be chosen.
+
+    Parameters
+    ----------
+    reduction : array, shape (M,)
+        Expected reduction of ``Var(g)`` (from :func:`expected_variance_reduction`).
+    costs : array, shape (M,)
+        FLOPs each query would be charged; 0 for a repeat already paid.
+    g_variance : float
+        Current posterior variance of ``g``.
+    remaining_flops : float
+        Budget left; dearer queries score ``-inf``.
+    config : AcquisitionConfig, optional
+        Cost floor and minimum information (defaults of :class:`AcquisitionConfig`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (M,)
+    """
+    config = config or AcquisitionConfig()
+    reduction = np.asarray(reduction, np.float64)
+    costs = np.asarray(costs, np.float64)
+    score = reduction / np.maximum(costs, max(config.cost_floor, 1.0))
+    score = np.where(reduction >= config.min_relative_reduction * g_variance, score, 0.0)
+    allowed = (costs > 0) & (costs <= remaining_flops) & np.isfinite(reduction)
+    return np.where(allowed, score, -np.inf)
+
+
+def select_batch(
+    g,
+    mean_loss,
+    noise_sd,
+    costs,
+    *,
+    remaining_flops: float,
+    batch_size: int = 1,
+    config: AcquisitionConfig | None = None,
+):
+    """Choose up to ``batch_size`` queries greedily, conditioning on each pick before the next.
+
+    After a pick ``k`` the joint Gaussian moments are updated as if ``y_k`` were observed
+    (``Cov(a, b) -= Cov(a, f_k) Cov(f_k, b) / (Var f_k + sigma_k^2)``), so a second pick is not
+    a near-copy of the first. The update needs no outcome value, so the batch is chosen before any
+    query is paid.
+
+    Returns
+    -------
+    picks : list of int
+        Indices of the chosen candidates, in order (may be shorter than ``batch_size`` when
+        nothing else is affordable or informative).
+    scores : list of float
+        The score of each pick when it was chosen.
+    reductions : list of float
+        Its expected reduction of ``Var(g)`` when it was chosen.
+    """
+    config = config or AcquisitionConfig()
+    g = np.asarray(g, np.float64)
+    f = np.asarray(mean_loss, np.float64)
+    sd = np.asarray(noise_sd, np.float64)
+    costs = np.asarray(costs, np.float64)
+    n = g.shape[0]
+    g_c = g - g.mean()
+    f_c = f - f.mean(axis=0)
+    cov_gf = g_c @ f_c / (n - 1)
+    var_f = np.sum(f_c**2, axis=0) / (n - 1)
+    var_g = float(g_c @ g_c / (n - 1))
+    noise_var = np.mean(sd**2, axis=0)
+    chosen_mask = np.zeros(costs.shape, bool)
+    remaining = float(remaining_flops)
+    picks, scores, reductions = [], [], []
+    # Low-rank corrections to the candidates' covariance from earlier picks: (k, M) rows.
+    corrections: list[tuple[np.ndarray, float]] = []
+    for _ in range(batch_size):
+        reduction = cov_gf**2 / np.maximum(var_f + noise_var, 1e-300)
+        score = score_candidates(
+            reduction,
+            np.where(chosen_mask, 0.0, costs),
+            g_variance=var_g,
+            remaining_flops=remaining,
+            config=config,
+        )
+        best = int(np.argmax(score))
+        if not np.isfinite(score[best]) or score[best] <= 0:
+            break
+        picks.append(best)
+        scores.append(float(score[best]))
+        reductions.append(float(reduction[best]))
+        chosen_mask[best] = True
+        remaining -= costs[best]
+        # Covariance of f_best with every candidate, corrected for earlier picks.
+        cov_k = f_c[:, best] @ f_c / (n - 1)
+        for row, denom_row in corrections:
+            cov_k = cov_k - row[best] * row / denom_row
+        denom = var_f[best] + noise_var[best]
+        corrections.append((cov_k.copy(), float(denom)))
+        gain = cov_gf[best] / denom
+        var_g = var_g - gain * cov_gf[best]
+        cov_gf = cov_gf - gain * cov_k
+        var_f = var_f - cov_k**2 / denom
+    return picks, scores, reductions

@@ -1,0 +1,104 @@
+import jax
+import numpy as np
+import pytest
+
+from bayes_scaling.acquisition import (
+    AcquisitionConfig,
+    expected_variance_reduction,
+    expected_variance_reduction_mc,
+    score_candidates,
+    select_batch,
+)
+
+
+def _linear_gaussian(num_draws, seed=0):
+    """theta ~ N(mu, Sigma); f_m = X_m . theta; g = c . theta: every moment is known exactly."""
+    rng = np.random.default_rng(seed)
+    dim, num_candidates = 3, 6
+    root = rng.normal(size=(dim, dim))
+    sigma = root @ root.T + 0.5 * np.eye(dim)
+    mu = rng.normal(size=dim)
+    design = rng.normal(size=(num_candidates, dim))
+    c = rng.normal(size=dim)
+    noise = np.linspace(0.3, 1.5, num_candidates)
+    theta = rng.multivariate_normal(mu, sigma, size=num_draws)
+    g = theta @ c
+    f = theta @ design.T
+    sd = np.broadcast_to(noise, f.shape)
+    return dict(sigma=sigma, design=design, c=c, noise=noise, g=g, f=f, sd=sd)
+
+
+def _exact_posterior_var(sigma, design, c, noise, picks):
+    """Var(g | y_picks) for the conjugate model, by the closed form."""
+    x = design[picks]
+    s = x @ sigma @ x.T + np.diag(noise[picks] ** 2)
+    cov = x @ sigma @ c
+    return float(c @ sigma @ c - cov @ np.linalg.solve(s, cov))
+
+
+def test_linear_reduction_matches_conjugate_closed_form():
+    case = _linear_gaussian(200_000)
+    got = np.asarray(expected_variance_reduction(case["g"], case["f"], case["sd"]))
+    prior_var = case["c"] @ case["sigma"] @ case["c"]
+    exact = np.array(
+        [prior_var - _exact_posterior_var(case["sigma"], case["design"], case["c"], case["noise"],
+                                          [m]) for m in range(6)]
+    )
+    np.testing.assert_allclose(got, exact, rtol=0.03, atol=0.01 * prior_var)
+
+
+def test_nested_monte_carlo_agrees_with_closed_form():
+    case = _linear_gaussian(4000, seed=1)
+    mc = np.asarray(
+        expected_variance_reduction_mc(
+            jax.random.PRNGKey(0), case["g"], case["f"], case["sd"], num_outcomes=800
+        )
+    )
+    prior_var = case["c"] @ case["sigma"] @ case["c"]
+    exact = np.array(
+        [prior_var - _exact_posterior_var(case["sigma"], case["design"], case["c"], case["noise"],
+                                          [m]) for m in range(6)]
+    )
+    np.testing.assert_allclose(mc, exact, atol=0.08 * prior_var)
+
+
+def test_batch_selection_conditions_on_earlier_picks_exactly():
+    case = _linear_gaussian(200_000, seed=2)
+    costs = np.ones(6)
+    picks, _, reductions = select_batch(
+        case["g"], case["f"], case["sd"], costs, remaining_flops=10.0, batch_size=3,
+        config=AcquisitionConfig(cost_floor=0.0, min_relative_reduction=0.0),
+    )
+    assert len(picks) == 3 and len(set(picks)) == 3
+    prior_var = case["c"] @ case["sigma"] @ case["c"]
+    after = prior_var - np.cumsum(reductions)
+    for k in range(3):
+        exact = _exact_posterior_var(
+            case["sigma"], case["design"], case["c"], case["noise"], picks[: k + 1]
+        )
+        assert after[k] == pytest.approx(exact, rel=0.03, abs=0.01 * prior_var)
+    # The first pick is the best single query under unit costs.
+    single = np.asarray(expected_variance_reduction(case["g"], case["f"], case["sd"]))
+    assert picks[0] == int(np.argmax(single))
+
+
+def test_scores_exclude_repeats_unaffordable_and_uninformative():
+    reduction = np.array([1.0, 1.0, 1.0, 1e-6, 0.5])
+    costs = np.array([0.0, 5e17, 2e18, 1e13, 1e13])
+    score = score_candidates(
+        reduction, costs, g_variance=1.0, remaining_flops=1e18,
+        config=AcquisitionConfig(cost_floor=1e16, min_relative_reduction=1e-3),
+    )
+    assert score[0] == -np.inf  # a repeat already paid
+    assert score[2] == -np.inf  # over the remaining budget
+    assert score[3] == 0.0  # too little information
+    # The cost floor: a 1e13 run is scored as if it cost 1e16, not 1e5 times cheaper.
+    assert score[4] == pytest.approx(0.5 / 1e16)
+    assert score[1] == pytest.approx(1.0 / 5e17)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="cost_floor"):
+        AcquisitionConfig(cost_floor=-1.0)
+    with pytest.raises(ValueError, match="min_relative_reduction"):
+        AcquisitionConfig(min_relative_reduction=1.5)
