@@ -1,15 +1,121 @@
-"""`bayes-scaling serve` (being built; see the open issues)."""
+"""`bayes-scaling serve`: the simulator as an HTTP server with the training API's contract."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import logging
+import os
+from pathlib import Path
+
+from bayes_scaling.errors import BayesScalingError
+
+__all__ = ["DEFAULT_DEMO_KEY", "KEY_ENV", "load_keys", "register"]
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "BAYES_SCALING_API_KEY"
+DEFAULT_DEMO_KEY = "sim-key"
+
+_KEYS_HELP = (
+    "allowed API keys, one per line (blank lines and lines starting with # are ignored). "
+    f"Without --keys the server accepts exactly one key: the value of ${KEY_ENV} if it is set, "
+    f"else the demo key {DEFAULT_DEMO_KEY!r}. The startup log names the source of the keys but "
+    "never prints a key other than the demo key."
+)
 
 
 def register(subparsers) -> None:
     """Add the `serve` subcommand."""
-    parser = subparsers.add_parser("serve", help="(being built)")
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the simulated training API over HTTP",
+        description=(
+            "Serve the simulator with the training API's contract (GET /loss, "
+            "/total_flops_used, /previous_runs). Runs and spend per key live in a SQLite file "
+            "and survive restarts. Binds to the loopback interface unless --host says otherwise."
+        ),
+        epilog=_KEYS_HELP,
+    )
+    parser.add_argument("--truth", type=Path, default=None, help="truth JSON (default: preset)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("bayes_scaling_api.sqlite3"),
+        help="SQLite file of runs and spend (default: ./bayes_scaling_api.sqlite3)",
+    )
+    parser.add_argument("--keys", type=Path, default=None, help=_KEYS_HELP)
+    parser.add_argument(
+        "--budget", type=float, default=2e18, help="FLOP budget per key (default: 2e18)"
+    )
     parser.set_defaults(handler=_handle)
 
 
+def load_keys(path: Path | None) -> tuple[frozenset[str], str]:
+    """Return the accepted keys and a description of their source that is safe to log.
+
+    Raises
+    ------
+    BayesScalingError
+        If the keys file cannot be read or holds no key.
+    """
+    if path is not None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise BayesScalingError(f"cannot read keys file {path}: {exc.strerror}") from None
+        keys = frozenset(
+            line.strip() for line in lines if line.strip() and not line.strip().startswith("#")
+        )
+        if not keys:
+            raise BayesScalingError(f"keys file {path} holds no key")
+        return keys, f"{len(keys)} key(s) from {path}"
+    env_key = os.environ.get(KEY_ENV, "").strip()
+    if env_key:
+        return frozenset({env_key}), f"1 key from ${KEY_ENV}"
+    return frozenset({DEFAULT_DEMO_KEY}), (
+        f"the demo key {DEFAULT_DEMO_KEY!r} (no --keys, no ${KEY_ENV})"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _handle(args: argparse.Namespace) -> int:
-    raise NotImplementedError("bayes-scaling serve is being built")
+    import uvicorn
+
+    from bayes_scaling.simulator.server import create_app
+    from bayes_scaling.simulator.store import RunStore
+    from bayes_scaling.simulator.truth import load_truth
+
+    if not args.budget > 0:
+        raise BayesScalingError(f"--budget must be positive, got {args.budget}")
+    if not 0 <= args.port <= 65535:
+        raise BayesScalingError(f"--port must be in [0, 65535], got {args.port}")
+    truth = load_truth(args.truth)
+    keys, source = load_keys(args.keys)
+    db_path = Path(args.db).resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = RunStore(db_path)
+    app = create_app(truth, store=store, allowed_keys=keys, budget_flops=args.budget)
+    if not _is_loopback(args.host):
+        logger.warning("serving on %s, which is not a loopback interface", args.host)
+    logger.info("database: %s", db_path)
+    logger.info("budget per key: %g FLOPs", args.budget)
+    logger.info("truth: %s", args.truth if args.truth else "default preset")
+    logger.info("accepting %s", source)
+    logger.info("listening on http://%s:%d", args.host, args.port)
+    try:
+        # No access log: it would write every query string, API keys included.
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    finally:
+        store.close()
+    return 0
