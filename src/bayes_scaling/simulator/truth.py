@@ -29,6 +29,7 @@ __all__ = [
     "mean_loss",
     "noise_sd",
     "observed_loss",
+    "optimal_learning_rate",
     "truth_tokens",
 ]
 
@@ -102,7 +103,7 @@ class Truth:
         return cls(**checked)
 
     def to_dict(self) -> dict[str, Any]:
-        """The truth as a JSON-ready mapping (every key, defaults included)."""
+        """Return the truth as a JSON-ready mapping (every key, defaults included)."""
         return asdict(self)
 
 
@@ -134,7 +135,7 @@ def truth_tokens(truth: Truth, d_model, num_layers, flops):
 
 
 def optimal_learning_rate(truth: Truth, d_model, num_layers, flops):
-    """The truth's optimal learning rate ``eta*`` of a shape at a compute."""
+    """Compute the truth's optimal learning rate ``eta*`` of a shape at a compute."""
     body, _ = _counts(jnp.asarray(d_model, jnp.float64), jnp.asarray(num_layers, jnp.float64))
     tokens = truth_tokens(truth, d_model, num_layers, flops)
     return (
@@ -145,7 +146,7 @@ def optimal_learning_rate(truth: Truth, d_model, num_layers, flops):
 
 
 def mean_loss(truth: Truth, d_model, num_layers, num_heads, batch_size, learning_rate, flops):
-    """The noise-free loss of configurations; arguments broadcast against each other.
+    """Compute the noise-free loss of configurations; arguments broadcast together.
 
     No API range limits apply: any positive shape, batch size, learning rate and compute.
     """
@@ -182,13 +183,13 @@ def mean_loss(truth: Truth, d_model, num_layers, num_heads, batch_size, learning
 
 
 def noise_sd(truth: Truth, batch_size):
-    """Standard deviation of the per-configuration noise: seed noise and minibatch noise."""
+    """Compute the sd of the per-configuration noise: seed noise and minibatch noise."""
     bs = jnp.asarray(batch_size, jnp.float64)
     return jnp.sqrt(truth.sigma_seed**2 + truth.sigma_mb**2 * 128.0 / bs)
 
 
 def _standard_normal(seed: int, config: RunConfig) -> float:
-    """A standard normal draw fixed by ``(seed, configuration)`` and nothing else."""
+    """Draw a standard normal fixed by ``(seed, configuration)`` and nothing else."""
     text = repr((int(seed),) + config.key()).encode()
     digest = hashlib.sha256(text).digest()
     generator = np.random.default_rng(int.from_bytes(digest[:8], "little"))
@@ -196,7 +197,7 @@ def _standard_normal(seed: int, config: RunConfig) -> float:
 
 
 def observed_loss(truth: Truth, config: RunConfig) -> float:
-    """The loss the simulated API returns for ``config``: mean plus its fixed noise draw."""
+    """Return the simulated API's loss for ``config``: mean plus its fixed noise draw."""
     mean = mean_loss(
         truth,
         config.d_model,

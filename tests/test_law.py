@@ -1,0 +1,81 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from bayes_scaling.law import LawParams, optimal_allocation, optimal_loss, predict_loss
+
+EPOCH = LawParams(E=1.82, A=482.0, B=2085.4, alpha=0.3478, beta=0.3658)
+OTHER = LawParams(E=2.1, A=120.0, B=900.0, alpha=0.25, beta=0.42)
+
+
+def _numerical_optimum(law, flops):
+    """Minimise L(N, C/(6N)) over log N with scipy, independent of the closed form."""
+
+    def loss_of_log_n(log_n):
+        n = np.exp(log_n)
+        return float(law.E + law.A * n ** -law.alpha + law.B * (flops / (6 * n)) ** -law.beta)
+
+    result = minimize_scalar(loss_of_log_n, bounds=(np.log(1e3), np.log(flops / 6) - np.log(1e3)),
+                             method="bounded", options={"xatol": 1e-10})
+    return np.exp(result.x), result.fun
+
+
+@pytest.mark.parametrize("law", [EPOCH, OTHER])
+@pytest.mark.parametrize("flops", [1e15, 1e18, 1e19, 1e23])
+def test_closed_form_optimum_matches_numerical_minimisation(law, flops):
+    n_opt, d_opt = optimal_allocation(law, flops)
+    n_num, loss_num = _numerical_optimum(law, flops)
+    assert float(n_opt) == pytest.approx(n_num, rel=1e-4)
+    assert float(6 * n_opt * d_opt) == pytest.approx(flops, rel=1e-12)
+    assert float(optimal_loss(law, flops)) == pytest.approx(loss_num, rel=1e-10)
+    # It is a minimum along C = 6ND: moving either way costs loss.
+    for factor in (0.9, 1.1):
+        n = n_opt * factor
+        assert float(predict_loss(law, n, flops / (6 * n))) > float(optimal_loss(law, flops))
+
+
+def test_predict_loss_formula():
+    assert float(predict_loss(EPOCH, 1e8, 2e9)) == pytest.approx(
+        1.82 + 482.0 * 1e8**-0.3478 + 2085.4 * 2e9**-0.3658
+    )
+
+
+def _draws(size=7, seed=0):
+    rng = np.random.default_rng(seed)
+    return LawParams(
+        E=jnp.asarray(rng.uniform(1.5, 2.5, size)),
+        A=jnp.asarray(rng.uniform(100, 800, size)),
+        B=jnp.asarray(rng.uniform(300, 3000, size)),
+        alpha=jnp.asarray(rng.uniform(0.25, 0.45, size)),
+        beta=jnp.asarray(rng.uniform(0.25, 0.45, size)),
+    )
+
+
+def test_vectorised_over_draws_matches_per_draw_and_vmap():
+    draws = _draws()
+    n_opt, d_opt = optimal_allocation(draws, 1e19)
+    loss = optimal_loss(draws, 1e19)
+    assert n_opt.shape == d_opt.shape == loss.shape == (7,)
+    vmapped = jax.vmap(lambda law: optimal_loss(law, 1e19))(draws)
+    np.testing.assert_allclose(vmapped, loss, rtol=1e-12)
+    vmapped_n, _ = jax.vmap(lambda law: optimal_allocation(law, 1e19))(draws)
+    np.testing.assert_allclose(vmapped_n, n_opt, rtol=1e-12)
+    for s in range(7):
+        one = LawParams(*(float(field[s]) for field in draws))
+        assert float(optimal_loss(one, 1e19)) == pytest.approx(float(loss[s]), rel=1e-12)
+        n_num, _ = _numerical_optimum(one, 1e19)
+        assert float(n_opt[s]) == pytest.approx(n_num, rel=1e-4)
+
+
+def test_draws_broadcast_against_budgets_and_jit():
+    draws = _draws(5, seed=1)
+    column = LawParams(*(field[:, None] for field in draws))
+    budgets = jnp.asarray([1e17, 1e18, 1e19])
+    n_opt, _ = optimal_allocation(column, budgets)
+    assert n_opt.shape == (5, 3)
+    assert bool(jnp.all(jnp.diff(n_opt, axis=1) > 0))
+    jitted = jax.jit(optimal_loss)(column, budgets)
+    np.testing.assert_allclose(jitted, optimal_loss(column, budgets), rtol=1e-12)
+    assert jitted.dtype == jnp.float64
