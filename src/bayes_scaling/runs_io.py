@@ -1,0 +1,428 @@
+"""Reading and writing runs files: the input of ``bayes-scaling fit`` and the ``runs.csv`` output.
+
+Three kinds of file are understood, as CSV or JSON (a list of objects, or an object holding one
+list under ``previous_runs`` or ``runs``):
+
+- **API rows**: ``d_model, num_layers, num_heads, batch_size, learning_rate, train_flops, loss``
+  (the training API's names; extra columns such as ``source_repo`` are ignored), e.g. the public
+  ``cs336_api_runs.csv`` or a ``GET /previous_runs`` dump. Parameter counts come from the
+  reference model (non-embedding) and tokens from ``flops / (6 N)``.
+- **generic rows**: ``n_params``, then ``n_tokens`` or ``flops`` (tokens = flops / (6 n_params)),
+  and ``loss``. The parameter count is whatever convention the file uses. A few common spellings
+  are accepted: ``parameters``/``Model Size`` for ``n_params``, ``compute_budget``/``Training FLOP``
+  for ``flops``, ``tokens`` for ``n_tokens``, ``final_loss`` for ``loss``.
+
+Malformed files raise :class:`~bayes_scaling.errors.DataFormatError` with a one-line message that
+names the file, the row and the column. Rows are numbered as the user sees them: in a CSV the
+header is row 1, so the first run is row 2 (the spreadsheet row and the file line); in JSON the
+first object of the list is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_scaling.errors import DataFormatError
+from bayes_scaling.oracle import Observation
+from bayes_scaling.space import RunConfig
+
+__all__ = ["API_COLUMNS", "RunsData", "read_runs", "runs_from_observations", "write_runs_csv"]
+
+logger = logging.getLogger(__name__)
+
+API_COLUMNS = (
+    "d_model",
+    "num_layers",
+    "num_heads",
+    "batch_size",
+    "learning_rate",
+    "train_flops",
+    "loss",
+)
+_INT_COLUMNS = ("d_model", "num_layers", "num_heads", "batch_size", "train_flops")
+_ALIASES = {
+    "n_params": ("n_params", "parameters", "Model Size"),
+    "n_tokens": ("n_tokens", "tokens"),
+    "flops": ("flops", "compute_budget", "Training FLOP"),
+    "loss": ("loss", "final_loss"),
+}
+_SOURCE_COLUMNS = ("source_repo", "source")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunsData:
+    """The runs of one file, ready for fitting.
+
+    Attributes
+    ----------
+    path : str
+        The file read.
+    kind : str
+        ``"api"`` (configurations of the training API) or ``"generic"`` (n_params, n_tokens).
+    description : str
+        One human sentence: what was read and which columns/conventions were used.
+    observations : tuple of Observation
+        The API rows as observations (empty for generic rows).
+    n_params, n_tokens, flops, loss : numpy.ndarray
+        Float64 arrays of shape ``(M,)``. For API rows ``n_params`` is the non-embedding count of
+        the reference model and ``n_tokens = flops / (6 n_params)``.
+    warnings : tuple of str
+        Things the user should know (pooled sources, dropped duplicates).
+    """
+
+    path: str
+    kind: str
+    description: str
+    observations: tuple[Observation, ...] = ()
+    n_params: np.ndarray = field(repr=False)
+    n_tokens: np.ndarray = field(repr=False)
+    flops: np.ndarray = field(repr=False)
+    loss: np.ndarray = field(repr=False)
+    warnings: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.loss.shape[0])
+
+    @property
+    def configs(self) -> list[RunConfig]:
+        """The API configurations (empty for generic rows)."""
+        return [obs.config for obs in self.observations]
+
+    def features(self):
+        """Return the runs as :class:`bayes_scaling.features.RunFeatures` for the model."""
+        from bayes_scaling import features as features_module
+
+        if self.kind == "api":
+            return features_module.features_from_configs(self.configs)
+        return features_module.features_from_generic(self.n_params, self.n_tokens)
+
+
+def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData:
+    """Read a runs file (CSV or JSON) of API rows or generic rows.
+
+    Parameters
+    ----------
+    path : path-like
+        The file. ``.json`` files are parsed as JSON, anything else as CSV.
+    source : str, optional
+        Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
+        ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
+
+    Returns
+    -------
+    RunsData
+
+    Raises
+    ------
+    DataFormatError
+        One line naming the file, the row and the column of the first problem.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise DataFormatError(f"{name}: no such file")
+    if path.suffix.lower() == ".json":
+        rows, first_row = _read_json_rows(path), 1
+    else:
+        rows, first_row = _read_csv_rows(path), 2
+    if not rows:
+        raise DataFormatError(f"{name}: row {first_row}: the file holds no runs")
+    numbered = [(first_row + i, row) for i, row in enumerate(rows)]
+    numbered = _filter_source(name, numbered, source)
+    columns = set(rows[0])
+    if all(col in columns for col in API_COLUMNS):
+        return _api_runs(name, numbered)
+    resolved = {key: next((a for a in names if a in columns), None) for key, names in
+                _ALIASES.items()}
+    if resolved["n_params"] and resolved["loss"] and (resolved["n_tokens"] or resolved["flops"]):
+        return _generic_runs(name, numbered, resolved)
+    missing_api = [col for col in API_COLUMNS if col not in columns]
+    raise DataFormatError(
+        f"{name}: row 1, column '{missing_api[0]}': missing; expected the API's columns "
+        f"{', '.join(API_COLUMNS)} or n_params, n_tokens or flops, and loss; "
+        f"got {', '.join(sorted(columns)) or 'no columns'}"
+    )
+
+
+def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise DataFormatError(
+                        f"{path}: row {reader.line_num}, column {len(reader.fieldnames) + 1}: "
+                        f"more values than the header's {len(reader.fieldnames)} columns"
+                    )
+                short = [col for col, value in row.items() if value is None]
+                if short:
+                    raise DataFormatError(
+                        f"{path}: row {reader.line_num}, column '{short[0]}': missing value "
+                        f"(fewer values than the header's {len(reader.fieldnames)} columns)"
+                    )
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: row 1: not a UTF-8 text file ({exc.reason})") from None
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}: row 1: not a CSV file ({exc})") from None
+    return rows
+
+
+def _read_json_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: row 1: not a UTF-8 text file ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(
+            f"{path}: row 1: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if isinstance(payload, Mapping):
+        key = next((k for k in ("previous_runs", "runs") if k in payload), None)
+        if key is None:
+            raise DataFormatError(
+                f"{path}: row 1: expected a list of runs or an object with 'previous_runs' or "
+                f"'runs', got an object with keys {sorted(payload)}"
+            )
+        payload = payload[key]
+    if not isinstance(payload, list):
+        raise DataFormatError(
+            f"{path}: row 1: expected a list of runs, got {type(payload).__name__}"
+        )
+    for i, row in enumerate(payload, start=1):
+        if not isinstance(row, Mapping):
+            raise DataFormatError(f"{path}: row {i}: expected an object, got {row!r}")
+    return [dict(row) for row in payload]
+
+
+def _filter_source(name, numbered, source):
+    if source is None:
+        return numbered
+    columns = numbered[0][1].keys()
+    column = next((c for c in _SOURCE_COLUMNS if c in columns), None)
+    if column is None:
+        raise DataFormatError(
+            f"{name}: row 1: --source needs a column {' or '.join(_SOURCE_COLUMNS)}, found none"
+        )
+    kept = [(n, row) for n, row in numbered if source in str(row[column])]
+    if not kept:
+        raise DataFormatError(f"{name}: row 1, column '{column}': no row contains {source!r}")
+    return kept
+
+
+def _number(name: str, row_number: int, column: str, value: Any, *, integer: bool) -> float:
+    problem = None
+    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
+        problem = "a number"
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            problem = "a number"
+        else:
+            if not math.isfinite(number) or number <= 0:
+                problem = "a positive finite number"
+            elif integer and number != int(number):
+                problem = "a positive integer"
+    if problem:
+        raise DataFormatError(
+            f"{name}: row {row_number}, column '{column}': expected {problem}, got {value!r}"
+        )
+    return int(number) if integer else number
+
+
+def _api_runs(name: str, numbered) -> RunsData:
+    observations: list[Observation] = []
+    seen: dict[tuple, float] = {}
+    duplicates = conflicts = 0
+    for row_number, row in numbered:
+        values = {
+            col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
+            for col in API_COLUMNS
+        }
+        if values["d_model"] % values["num_heads"]:
+            raise DataFormatError(
+                f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
+                f"{values['d_model']}, got {values['num_heads']}"
+            )
+        loss = values.pop("loss")
+        config = RunConfig(**values)
+        if config.key() in seen:
+            if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
+                duplicates += 1
+                continue
+            conflicts += 1
+        seen[config.key()] = loss
+        observations.append(Observation(config=config, loss=loss))
+
+    warnings = []
+    if duplicates:
+        warnings.append(f"dropped {duplicates} repeated configuration(s) with identical losses")
+    if conflicts:
+        warnings.append(
+            f"{conflicts} configuration(s) appear more than once with different losses; all kept"
+        )
+    sources = {str(row[c]) for _, row in numbered for c in _SOURCE_COLUMNS if c in row}
+    if len(sources) > 1:
+        warnings.append(
+            f"rows from {len(sources)} sources are pooled as one response surface "
+            f"({', '.join(sorted(sources))}); use --source to fit one of them"
+        )
+    return runs_from_observations(
+        observations,
+        path=name,
+        description=(
+            f"{len(observations)} training-API runs from {name}; N = non-embedding parameters "
+            f"of the reference model, tokens = train_flops / (6 N)"
+        ),
+        warnings=warnings,
+    )
+
+
+def runs_from_observations(
+    observations: Iterable[Observation],
+    *,
+    path: str = "",
+    description: str | None = None,
+    warnings: Sequence[str] = (),
+) -> RunsData:
+    """Wrap API observations (e.g. an oracle's) as :class:`RunsData` of kind ``"api"``."""
+    from bayes_scaling.params import non_embedding_params
+
+    observations = tuple(observations)
+    d_model = np.array([o.config.d_model for o in observations], dtype=np.int64)
+    num_layers = np.array([o.config.num_layers for o in observations], dtype=np.int64)
+    n_params = np.asarray(non_embedding_params(d_model, num_layers), dtype=np.float64)
+    flops = np.array([o.config.train_flops for o in observations], dtype=np.float64)
+    if description is None:
+        description = (
+            f"{len(observations)} training-API runs; N = non-embedding parameters of the "
+            f"reference model, tokens = train_flops / (6 N)"
+        )
+    return RunsData(
+        path=path,
+        kind="api",
+        description=description,
+        observations=observations,
+        n_params=n_params,
+        n_tokens=flops / (6.0 * n_params),
+        flops=flops,
+        loss=np.array([o.loss for o in observations], dtype=np.float64),
+        warnings=tuple(warnings),
+    )
+
+
+def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> RunsData:
+    n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
+    n_params, n_tokens, flops, loss = [], [], [], []
+    for row_number, row in numbered:
+        n = _number(name, row_number, n_col, row[n_col], integer=False)
+        if t_col:
+            t = _number(name, row_number, t_col, row[t_col], integer=False)
+            c = 6.0 * n * t
+        else:
+            c = _number(name, row_number, f_col, row[f_col], integer=False)
+            t = c / (6.0 * n)
+        n_params.append(n)
+        n_tokens.append(t)
+        flops.append(c)
+        loss.append(_number(name, row_number, l_col, row[l_col], integer=False))
+    token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
+    return RunsData(
+        path=name,
+        kind="generic",
+        description=(
+            f"{len(loss)} generic runs from {name}: N from '{n_col}' (the file's own parameter "
+            f"convention), {token_rule}, loss from '{l_col}'"
+        ),
+        n_params=np.array(n_params),
+        n_tokens=np.array(n_tokens),
+        flops=np.array(flops),
+        loss=np.array(loss),
+    )
+
+
+def _rows_of(runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]]):
+    if isinstance(runs, RunsData):
+        if runs.kind == "api":
+            runs = runs.observations
+        else:
+            return ["n_params", "n_tokens", "flops", "loss"], [
+                {"n_params": n, "n_tokens": t, "flops": c, "loss": y}
+                for n, t, c, y in zip(runs.n_params, runs.n_tokens, runs.flops, runs.loss,
+                                      strict=True)
+            ]
+    rows = []
+    for item in runs:
+        if isinstance(item, Observation):
+            rows.append({**item.config.to_query(), "loss": item.loss})
+        else:
+            rows.append(dict(item))
+    if rows and all(col in rows[0] for col in API_COLUMNS):
+        from bayes_scaling.params import non_embedding_params
+
+        for row in rows:
+            n = int(non_embedding_params(int(row["d_model"]), int(row["num_layers"])))
+            row["non_embedding_params"] = n
+            row["tokens"] = float(row["train_flops"]) / (6.0 * n)
+        header = [*API_COLUMNS, "non_embedding_params", "tokens"]
+    else:
+        header = list(rows[0]) if rows else list(API_COLUMNS)
+    return header, rows
+
+
+def write_runs_csv(
+    path: str | os.PathLike, runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]]
+) -> Path:
+    """Write runs as CSV, atomically (a temporary file, then ``os.replace``).
+
+    API observations are written in the API's columns plus ``non_embedding_params`` and
+    ``tokens`` (``train_flops / (6 N)``), so :func:`read_runs` reads the file back.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination file.
+    runs : RunsData, iterable of Observation, or sequence of mappings
+        What to write; mappings are written with the first row's keys as the header.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(path)
+    header, rows = _rows_of(runs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _format(v) for k, v in row.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _format(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
