@@ -184,3 +184,22 @@ def test_cli_server_keeps_runs_and_spend_across_restart(tmp_path):
         assert requests.get(f"{url}/total_flops_used", params=params, timeout=30).json() == 1e15
     finally:
         _stop(proc)
+
+
+def test_key_sources(tmp_path, monkeypatch):
+    from bayes_scaling.cli.serve_cmd import DEFAULT_DEMO_KEY, load_keys
+    from bayes_scaling.errors import BayesScalingError
+
+    monkeypatch.delenv("BAYES_SCALING_API_KEY", raising=False)
+    keys, source = load_keys(None)
+    assert keys == {DEFAULT_DEMO_KEY} and DEFAULT_DEMO_KEY in source
+    monkeypatch.setenv("BAYES_SCALING_API_KEY", "env-secret")
+    keys, source = load_keys(None)
+    assert keys == {"env-secret"} and "env-secret" not in source
+    path = tmp_path / "keys"
+    path.write_text("a\n  b  \n#c\n\n")
+    keys, source = load_keys(path)
+    assert keys == {"a", "b"} and "a" not in source.replace(str(path), "")
+    path.write_text("# none\n")
+    with pytest.raises(BayesScalingError, match="holds no key"):
+        load_keys(path)

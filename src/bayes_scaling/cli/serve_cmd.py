@@ -35,7 +35,11 @@ def register(subparsers) -> None:
             "/total_flops_used, /previous_runs). Runs and spend per key live in a SQLite file "
             "and survive restarts. Binds to the loopback interface unless --host says otherwise."
         ),
-        epilog=_KEYS_HELP,
+        epilog=(
+            "The key is checked first (422 {\"message\": \"Invalid API key provided: KEY\"}), "
+            "then the parameters in the API's order (404 with the API's message), then the "
+            "budget (400, nothing charged). Uvicorn's access log is off: query strings carry keys."
+        ),
     )
     parser.add_argument("--truth", type=Path, default=None, help="truth JSON (default: preset)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
