@@ -119,3 +119,15 @@ def test_crash_between_charge_and_ledger_write(tmp_path, counted_server):
     assert sources[:3] == ["query", "query", "reconciled"]
     assert sources[3:] == ["query"] * (N - 3)
     _check_invariants(url, ledger_path, loss_requests)
+
+
+def test_typed_errors_end_to_end(counted_server, caplog):
+    from bayes_scaling.errors import InvalidApiKeyError
+
+    url, _ = counted_server
+    wrong = "wrong-secret-key-42"
+    with TrainingApiClient(url, wrong, max_retries=0) as client:
+        with pytest.raises(InvalidApiKeyError) as excinfo:
+            client.loss(sequence(1)[0])
+    assert "Invalid API key provided: ***" in str(excinfo.value)
+    assert wrong not in str(excinfo.value) and wrong not in caplog.text
