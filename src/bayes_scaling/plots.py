@@ -11,11 +11,11 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm
 
-from bayes_scaling.recommend import candidate_shapes
+from bayes_scaling.recommend import candidate_shapes, padded_call
 
 __all__ = [
+    "compute_levels",
     "isoflop_curve_features",
     "plot_isoflop_predictive",
     "plot_loss_at_target",
@@ -48,7 +48,7 @@ def _api_features(posterior, d_model, num_layers, flops, batch_size=128):
         ]
 
     probe = features_from_configs(configs(np.full(len(d_model), 1e-3)))
-    lr_draws = np.asarray(posterior.optimal_learning_rate(probe), np.float64)
+    lr_draws = padded_call(posterior.optimal_learning_rate, probe)
     lr = np.nanmedian(lr_draws, axis=0) if np.isfinite(lr_draws).any() else None
     if lr is None or not np.all(np.isfinite(lr)):
         return probe
@@ -74,13 +74,30 @@ def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     return features_from_generic(n_grid, flops / (6.0 * n_grid)), n_grid
 
 
-def _levels(flops: np.ndarray, max_levels: int) -> np.ndarray:
-    levels, counts = np.unique(flops, return_counts=True)
-    levels = levels[counts >= 3]
-    if levels.size > max_levels:
-        picks = np.unique(np.round(np.linspace(0, levels.size - 1, max_levels)).astype(int))
-        levels = levels[picks]
-    return levels
+def compute_levels(flops: np.ndarray, *, tolerance: float = 1.25) -> np.ndarray:
+    """Group runs into compute levels: an index per run, shape ``(M,)``.
+
+    Sorted computes within a factor ``tolerance`` of their neighbour share a level, so rounded
+    budgets (9.99e18 and 1e19) make one isoFLOP curve. If that chains a level wider than a factor
+    2 (continuous computes, e.g. digitised data), runs are binned by half decades instead.
+    """
+    log_c = np.log(np.asarray(flops, np.float64))
+    order = np.argsort(log_c)
+    breaks = np.concatenate([[0], np.diff(log_c[order]) > np.log(tolerance)])
+    level = np.empty(log_c.shape, dtype=np.int64)
+    level[order] = np.cumsum(breaks)
+    spans = [np.ptp(log_c[level == i]) for i in np.unique(level)]
+    if max(spans, default=0.0) > np.log(2.0):
+        level = np.floor(log_c / np.log(10 ** 0.5)).astype(np.int64)
+    return level
+
+
+def _drawn_levels(level: np.ndarray, max_levels: int) -> np.ndarray:
+    ids, counts = np.unique(level, return_counts=True)
+    ids = ids[counts >= 3]
+    if ids.size > max_levels:
+        ids = ids[np.unique(np.round(np.linspace(0, ids.size - 1, max_levels)).astype(int))]
+    return ids
 
 
 def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_levels: int = 7):
@@ -101,30 +118,31 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
     128; observed runs whose learning rate is more than a factor 2 from the posterior's optimum
     for their shape are drawn hollow (their loss is expected above the curve).
     """
-    levels = _levels(runs.flops, max_levels)
+    level_of = compute_levels(runs.flops)
+    levels = _drawn_levels(level_of, max_levels)
     if levels.size == 0:
         ax.text(0.5, 0.5, "no compute level with 3 or more runs", ha="center",
                 transform=ax.transAxes)
         return ax
-    norm = LogNorm(vmin=levels.min(), vmax=max(levels.max(), levels.min() * 1.01))
-    cmap = colormaps["viridis"]
+    cmap = colormaps["plasma"]
     off_optimum = np.zeros(len(runs), dtype=bool)
     if runs.kind == "api":
-        lr_draws = np.asarray(posterior.optimal_learning_rate(runs.features()), np.float64)
+        lr_draws = padded_call(posterior.optimal_learning_rate, runs.features())
         if np.isfinite(lr_draws).any():
             lr_opt = np.nanmedian(lr_draws, axis=0)
             lr = np.array([c.learning_rate for c in runs.configs])
             off_optimum = np.abs(np.log(lr / lr_opt)) > _OFF_OPTIMUM_LR
     keys = jax.random.split(rng_key, levels.size)
-    for key, level in zip(keys, levels, strict=True):
-        color = cmap(norm(level) * 0.9)
-        at = runs.flops == level
+    for rank, (key, level) in enumerate(zip(keys, levels, strict=True)):
+        color = cmap(0.85 * rank / max(levels.size - 1, 1))
+        at = level_of == level
+        flops = float(np.exp(np.log(runs.flops[at]).mean()))
         n_low, n_high = runs.n_params[at].min() / 1.5, runs.n_params[at].max() * 1.5
         features, n_used = isoflop_curve_features(
-            posterior, runs, level, np.geomspace(n_low, n_high, 40)
+            posterior, runs, flops, np.geomspace(n_low, n_high, 40)
         )
-        draws = np.asarray(posterior.sample_predictive(key, features))
-        _bands(ax, n_used, draws, color, label=f"{level:.0e} FLOPs")
+        draws = padded_call(posterior.sample_predictive, features, key)
+        _bands(ax, n_used, draws, color, label=f"{flops:.2g} FLOPs")
         on, off = at & ~off_optimum, at & off_optimum
         ax.scatter(runs.n_params[on], runs.loss[on], s=14, color=color, edgecolor="black",
                    linewidth=0.4, zorder=3)
@@ -182,10 +200,11 @@ def plot_optimal_allocation(
                 label=f"target {target_flops:.0e}: {q50:.3g} [{q05:.3g}, {q95:.3g}]")
     if runs is not None:
         best_c, best_n = [], []
-        for level in np.unique(runs.flops):
-            at = np.flatnonzero(runs.flops == level)
+        level_of = compute_levels(runs.flops)
+        for level in np.unique(level_of):
+            at = np.flatnonzero(level_of == level)
             i = at[np.argmin(runs.loss[at])]
-            best_c.append(level)
+            best_c.append(runs.flops[i])
             best_n.append(runs.n_params[i] if quantity == "n_params" else runs.n_tokens[i])
         ax.scatter(best_c, best_n, marker="x", color="black", s=20, zorder=3,
                    label="lowest-loss run per compute")

@@ -40,6 +40,7 @@ __all__ = [
     "Recommendation",
     "candidate_shapes",
     "default_learning_rate",
+    "padded_call",
     "recommend",
 ]
 
@@ -164,11 +165,23 @@ def _features(configs):
     return features_from_configs(configs)
 
 
+def padded_call(method, features, *args, block: int = 64) -> np.ndarray:
+    """Call ``method(*args, features)`` on features padded to a multiple of ``block`` rows.
+
+    A jitted posterior compiles once per number of rows; padding (repeating the last row) keeps
+    the number of distinct sizes small. Returns the ``(S, M)`` result for the real rows.
+    """
+    m = len(features)
+    size = block * max(1, -(-m // block))
+    index = np.concatenate([np.arange(m), np.full(size - m, m - 1)])
+    return np.asarray(method(*args, features.take(index)), np.float64)[:, :m]
+
+
 def _learning_rates(posterior, d_model, num_layers, batch_size, flops) -> tuple[np.ndarray, bool]:
     """Median optimal learning rate per shape (clipped), and whether the posterior gave one."""
     probe = [_config(d, L, batch_size, 1e-3, flops) for d, L in zip(d_model, num_layers,
                                                                     strict=True)]
-    draws = np.asarray(posterior.optimal_learning_rate(_features(probe)), dtype=np.float64)
+    draws = padded_call(posterior.optimal_learning_rate, _features(probe))
     median = np.nanmedian(draws, axis=0) if np.isfinite(draws).any() else np.full(len(probe),
                                                                                    np.nan)
     if not np.all(np.isfinite(median)):
@@ -239,7 +252,7 @@ def recommend(
         lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops)
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops)
                    for i, lr in zip(inside, lrs, strict=True)]
-        mean_loss = np.asarray(posterior.predict_mean(_features(configs))).mean(axis=0)
+        mean_loss = padded_call(posterior.predict_mean, _features(configs)).mean(axis=0)
         best = int(inside[int(np.argmin(mean_loss))])
     d_best, l_best = int(d_model[best]), int(num_layers[best])
 
@@ -249,7 +262,7 @@ def recommend(
             posterior, [d_best], [l_best], batch_size, target_flops
         )
         config = _config(d_best, l_best, batch_size, lr[0], target_flops)
-        mean = float(np.asarray(posterior.predict_mean(_features([config]))).mean())
+        mean = float(padded_call(posterior.predict_mean, _features([config])).mean())
         scored.append((mean, config, from_posterior))
     if scored[1][0] < scored[0][0] - 1e-9 * abs(scored[0][0]):
         _, chosen, from_posterior = scored[1]
@@ -257,7 +270,7 @@ def recommend(
         _, chosen, from_posterior = scored[0]
 
     counts = count_params(chosen.d_model, chosen.num_layers, chosen.num_heads)
-    draws = np.asarray(posterior.sample_predictive(rng_key, _features([chosen])), np.float64)
+    draws = padded_call(posterior.sample_predictive, _features([chosen]), rng_key)
     logger.debug("recommended %s (N=%d) for N_opt median %.3g", chosen, counts.non_embedding,
                  n_median)
     return Recommendation(

@@ -113,9 +113,9 @@ def build_report(
     law = posterior.law_params()
     diagnostics = posterior.diagnostics
     rec = recommendation
-    warnings = diagnostic_warnings(diagnostics)
-    warnings += [w for w in (_diag(diagnostics, "warnings") or []) if w not in warnings]
-    warnings += list(runs.warnings)
+    own = _diag(diagnostics, "warnings")
+    sampler_warnings = list(own) if own is not None else diagnostic_warnings(diagnostics)
+    warnings = sampler_warnings + list(runs.warnings)
     top = float(np.max(runs.flops)) if len(runs) else float("nan")
     if math.isfinite(top) and target_flops > 10 * top:
         warnings.append(
@@ -154,6 +154,7 @@ def build_report(
         },
         "ess_tail_min": _float(_diag(diagnostics, "ess_tail_min")),
         "warnings": warnings,
+        "diagnostic_warnings": sampler_warnings,
         "runs_description": runs.description,
         "shape_rule": rec.shape_rule,
         "learning_rate_source": rec.learning_rate_source,
@@ -312,7 +313,8 @@ def _figures(out_dir: Path, rng_key, runs, posterior, rec, target_flops, report)
     fig = Figure(figsize=(8, 8))
     axes = fig.subplots(5, 5)
     plots.plot_posterior_pairs(axes, posterior)
-    fig.suptitle("Posterior of the law parameters", fontsize=10)
+    fig.suptitle("Posterior of the law parameters (draws)", fontsize=10)
+    fig.subplots_adjust(top=0.95)
     save_figure(fig, out_dir / FIGURES["pairs"])
     written["pairs"] = FIGURES["pairs"]
     return written

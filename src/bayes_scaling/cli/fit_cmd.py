@@ -1,15 +1,100 @@
-"""`bayes-scaling fit` (being built; see the open issues)."""
+"""`bayes-scaling fit RUNS`: fit the law to a runs file and write the report.
+
+Reads API rows, a ``/previous_runs`` dump or generic rows (see :mod:`bayes_scaling.runs_io`),
+fits the posterior by NUTS, recommends the configuration for the target and writes report.json,
+report.md, runs.csv, posterior.nc and the figures into the output folder.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
+
+import jax
+
+__all__ = ["register"]
 
 
 def register(subparsers) -> None:
     """Add the `fit` subcommand."""
-    parser = subparsers.add_parser("fit", help="(being built)")
+    parser = subparsers.add_parser(
+        "fit",
+        help="fit the scaling law to a runs file (CSV or JSON) and write the report",
+        description=(
+            "Fit the Bayesian scaling law to RUNS: API-style rows (d_model, num_layers, "
+            "num_heads, batch_size, learning_rate, train_flops, loss), a /previous_runs dump, or "
+            "generic rows (n_params, n_tokens or flops, loss). Writes report.json, report.md, "
+            "runs.csv, posterior.nc and figures."
+        ),
+    )
+    parser.add_argument("runs", metavar="RUNS", help="CSV or JSON file of runs")
+    parser.add_argument("--target", type=float, default=1e19,
+                        help="compute of the run to plan, in FLOPs (default 1e19)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default runs/fit-<timestamp>)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--num-warmup", type=int, default=1000)
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--num-chains", type=int, default=4)
+    parser.add_argument("--source", default=None,
+                        help="keep only rows whose source_repo column contains this text "
+                             "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="budget to report (default: the FLOPs the runs used)")
+    parser.add_argument("--shape-rule", choices=("n_opt_median", "expected_loss"),
+                        default="n_opt_median", help="how the recommended shape is chosen")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    raise NotImplementedError("bayes-scaling fit is being built")
+    from bayes_scaling.inference import NutsConfig, fit_posterior
+    from bayes_scaling.recommend import recommend
+    from bayes_scaling.report import write_outputs
+    from bayes_scaling.runs_io import read_runs
+
+    runs = read_runs(args.runs, source=args.source)
+    nuts = NutsConfig(num_warmup=args.num_warmup, num_samples=args.num_samples,
+                      num_chains=args.num_chains)
+    out = args.out or Path("runs") / time.strftime("fit-%Y%m%d-%H%M%S")
+    print(f"fitting {runs.description}")
+    for warning in runs.warnings:
+        print(f"note: {warning}")
+    key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
+    posterior = fit_posterior(key_fit, runs.features(), runs.loss, nuts=nuts)
+    recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule)
+    flops_used = float(runs.flops.sum())
+    report = write_outputs(
+        out, runs=runs, posterior=posterior, recommendation=recommendation,
+        target_flops=args.target,
+        budget_flops=args.budget if args.budget is not None else flops_used,
+        flops_used=flops_used, strategy="fit", rng_key=key_fig, figures=not args.no_figures,
+        extra={"seed": args.seed, "nuts": {"num_warmup": args.num_warmup,
+                                           "num_samples": args.num_samples,
+                                           "num_chains": args.num_chains}},
+    )
+    print(_summary(report))
+    print(f"outputs in {out}/ ({', '.join(report['files'])})")
+    return 0
+
+
+def _summary(report) -> str:
+    rec = report["recommended"]
+    loss = rec["predicted_loss"]
+    n_opt = report["n_opt"]
+    lines = [
+        f"target {report['target_flops']:.3g} FLOPs: train d_model={rec['d_model']} "
+        f"num_layers={rec['num_layers']} num_heads={rec['num_heads']} "
+        f"batch_size={rec['batch_size']} learning_rate={rec['learning_rate']:.3g} "
+        f"on {rec['tokens']:.3g} tokens ({rec['non_embedding_params']:.3g} non-embedding params)",
+        f"predicted loss {loss['median']:.3f} (90% {loss['ci90'][0]:.3f}-{loss['ci90'][1]:.3f});"
+        f" N_opt {n_opt['median']:.3g} (90% {n_opt['ci90'][0]:.3g}-{n_opt['ci90'][1]:.3g})",
+    ]
+    diag = report["diagnostics"]
+    bad = report.get("diagnostic_warnings", [])
+    if bad:
+        lines.append(f"WARNING: MCMC diagnostics are poor (r_hat_max={diag['r_hat_max']}, "
+                     f"ess_bulk_min={diag['ess_bulk_min']}, divergences={diag['divergences']}):")
+        lines += [f"  - {w}" for w in bad]
+    return "\n".join(lines)
