@@ -1,7 +1,8 @@
 """The exception tree of bayes_scaling.
 
-Every error the package raises on purpose derives from :class:`BayesScalingError`, so a caller can
-catch one class. Errors are raised at the edges (command line, HTTP, files), never inside jitted code.
+Every error the package raises on purpose derives from :class:`BayesScalingError`, so a caller
+can catch one class. Errors are raised at the edges (command line, HTTP, files), never inside
+jitted code.
 
 BayesScalingError
 ├── InvalidConfigError        a configuration the API would reject (range, divisibility)

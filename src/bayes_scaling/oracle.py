@@ -41,7 +41,7 @@ class LossOracle(Protocol):
         """FLOPs charged so far."""
         ...
 
-    def query(self, config: "RunConfig") -> float:
+    def query(self, config: RunConfig) -> float:
         """Return the final loss of ``config``; raise ``BudgetExceededError`` if unaffordable."""
         ...
 
