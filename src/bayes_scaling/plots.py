@@ -12,10 +12,12 @@ import jax
 import numpy as np
 from matplotlib import colormaps
 
-from bayes_scaling.recommend import candidate_shapes, padded_call
+from bayes_scaling.recommend import ASPECT_RATIO_BAND, candidate_shapes, padded_call
 
 __all__ = [
     "compute_levels",
+    "plot_isoflops_power_law",
+    "plot_isoflops_profiles",
     "isoflop_curve_features",
     "plot_isoflop_predictive",
     "plot_loss_at_target",
@@ -58,14 +60,19 @@ def _api_features(posterior, d_model, num_layers, flops, batch_size=128):
 def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     """Features along one isoFLOP curve: the model's inputs at ``flops`` for sizes ``n_grid``.
 
-    For API runs each size is mapped to the nearest searched shape (head dimension 64, aspect
-    ratio 32..256) at the posterior's median optimal learning rate and batch size 128; for generic
-    runs the features are ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)``
-    with the sizes actually used.
+    For API runs each size is mapped to a searched shape (head dimension 64, aspect ratio
+    32..256): among shapes within 10% of the size, the one with aspect ratio nearest 90, at the
+    posterior's median optimal learning rate and batch size 128; for generic runs the features are
+    ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)`` with the sizes used.
     """
     if runs.kind == "api":
         d_all, l_all, n_all = candidate_shapes()
-        idx = np.abs(np.log(n_all[None, :] / n_grid[:, None])).argmin(axis=1)
+        gap = np.abs(np.log(n_all[None, :] / n_grid[:, None]))
+        centre = np.sqrt(ASPECT_RATIO_BAND[0] * ASPECT_RATIO_BAND[1])
+        ratio_gap = np.abs(np.log(d_all / l_all / centre))[None, :]
+        # within 10% of each size, the shape nearest the band's centre: a smooth shape family
+        score = np.where(gap <= np.log(1.1), ratio_gap, np.inf)
+        idx = np.where(np.isfinite(score.min(axis=1)), score.argmin(axis=1), gap.argmin(axis=1))
         idx = np.unique(idx)
         idx = idx[np.argsort(n_all[idx])]
         return _api_features(posterior, d_all[idx], l_all[idx], flops), n_all[idx]
@@ -285,3 +292,69 @@ def plot_posterior_pairs(axes, posterior, *, max_points: int = 2000):
             ax.tick_params(labelsize=6)
     return axes
 
+
+
+def plot_isoflops_profiles(ax, result):
+    """Loss against N per budget (an ``isoflops.IsoflopsResult``), with the quadratic fits."""
+    data = result.data
+    budgets = result.budgets()
+    cmap = colormaps["plasma"]
+    for rank, optimum in enumerate(result.optima):
+        color = cmap(0.85 * rank / max(len(budgets) - 1, 1))
+        at = data.compute_budget == optimum.compute_budget
+        n, loss = data.parameters[at], data.final_loss[at]
+        ax.scatter(n, loss, s=12, color=color, label=f"{optimum.compute_budget:.0e}")
+        if n.size >= 3:
+            x = np.log(n)
+            coef = np.polyfit(x, loss, 2)
+            grid = np.linspace(x.min(), x.max(), 60)
+            ax.plot(np.exp(grid), np.polyval(coef, grid), color=color, linewidth=1)
+        ax.scatter([optimum.n_min], [optimum.loss_min], marker="*", s=60, color=color,
+                   edgecolor="black", linewidth=0.5, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("N (parameters)")
+    ax.set_ylabel("final loss")
+    ax.set_title("IsoFLOP profiles: quadratic fits in ln N, star = lowest-loss run", fontsize=9)
+    ax.legend(fontsize=6, title="compute (FLOPs)", title_fontsize=7, ncol=2)
+    return ax
+
+
+def plot_isoflops_power_law(ax, result, *, quantity: str, flops_max: float = 1e24):
+    """N_opt(C) or D_opt(C) of an isoFLOPs analysis: points, the fit, the Bayesian bands.
+
+    ``quantity`` is ``"n_params"`` or ``"n_tokens"``; the fit is extrapolated to ``flops_max``
+    and the prediction budgets are marked with their least-squares value and 90% interval.
+    """
+    if quantity not in ("n_params", "n_tokens"):
+        raise ValueError(f"quantity: expected 'n_params' or 'n_tokens', got {quantity!r}")
+    budgets = result.budgets()
+    n_points = result.optimal_n()
+    grid = np.geomspace(budgets.min(), max(flops_max, max(result.predict_at)), 60)
+    n_draws = result.bayes_n(grid)
+    if quantity == "n_params":
+        points, fit, draws = n_points, result.n_fit, n_draws
+        label = "N_opt (parameters)"
+    else:
+        points, fit, draws = budgets / (6 * n_points), result.d_fit, grid / (6 * n_draws)
+        label = "D_opt (tokens)"
+    _bands(ax, grid, draws, "tab:blue", label="Bayesian fit: median, 50% / 90%")
+    ax.plot(grid, fit(grid), color="black", linestyle="--", linewidth=1,
+            label=f"least squares: {fit.a:.3g} C^{fit.b:.3f}")
+    ax.scatter(budgets, points, color="tab:orange", edgecolor="black", zorder=3,
+               label=f"per-budget optimum ({result.method})")
+    for c in result.predict_at:
+        at = draws[:, np.argmin(np.abs(np.log(grid / c)))]
+        q05, q95 = np.quantile(at, [0.05, 0.95])
+        value = float(fit(c))
+        ax.errorbar([c], [value], yerr=[[value - q05], [q95 - value]], fmt="s",
+                    color="tab:red", capsize=3, zorder=4)
+        ax.annotate(f"{value:.3g}", (c, value), textcoords="offset points", xytext=(-40, 8),
+                    fontsize=7, color="tab:red")
+    ax.axvspan(budgets.min(), budgets.max(), color="0.88", zorder=0, label="budgets of the data")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute budget C (FLOPs)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label.split()[0]} vs compute, extrapolated to {grid.max():.0e}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
