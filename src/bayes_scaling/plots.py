@@ -346,7 +346,7 @@ def plot_isoflops_power_law(ax, result, *, quantity: str, flops_max: float = 1e2
         at = draws[:, np.argmin(np.abs(np.log(grid / c)))]
         q05, q95 = np.quantile(at, [0.05, 0.95])
         value = float(fit(c))
-        ax.errorbar([c], [value], yerr=[[value - q05], [q95 - value]], fmt="s",
+        ax.errorbar([c], [value], yerr=[[max(value - q05, 0.0)], [max(q95 - value, 0.0)]], fmt="s",
                     color="tab:red", capsize=3, zorder=4)
         ax.annotate(f"{value:.3g}", (c, value), textcoords="offset points", xytext=(-40, 8),
                     fontsize=7, color="tab:red")

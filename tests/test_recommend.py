@@ -1,0 +1,65 @@
+import jax
+import numpy as np
+import pytest
+
+from bayes_scaling.errors import InvalidConfigError
+from bayes_scaling.features import features_from_configs
+from bayes_scaling.params import count_params
+from bayes_scaling.recommend import (
+    ASPECT_RATIO_BAND,
+    candidate_shapes,
+    default_learning_rate,
+    recommend,
+)
+from fake_posterior import FakePosterior
+
+
+def test_candidate_shapes_respect_grid_and_band():
+    d, layers, n = candidate_shapes()
+    assert d.min() == 64 and d.max() == 8192 and np.all(d % 64 == 0)
+    assert layers.min() >= 1 and layers.max() <= 128
+    ratio = d / layers
+    assert ratio.min() >= ASPECT_RATIO_BAND[0] and ratio.max() <= ASPECT_RATIO_BAND[1]
+    i = 17
+    assert n[i] == count_params(int(d[i]), int(layers[i]), int(d[i]) // 64).non_embedding
+
+
+def test_recommend_matches_posterior_median_and_optima():
+    posterior = FakePosterior(lr0=6e-4, bs256_offset=-0.01)
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    n_median = np.median(posterior.optimum(1e19).n_params)
+    assert abs(np.log(rec.non_embedding_params / n_median)) < 0.05
+    assert rec.num_heads * 64 == rec.d_model
+    assert 32 <= rec.d_model / rec.num_layers <= 256
+    counts = count_params(rec.d_model, rec.num_layers, rec.num_heads)
+    assert (rec.non_embedding_params, rec.total_params) == (counts.non_embedding, counts.total)
+    assert rec.tokens == pytest.approx(1e19 / (6 * counts.non_embedding))
+    assert rec.batch_size == 256  # the fake makes 256 better
+    expected_lr = 6e-4 * (counts.non_embedding / 1e8) ** -0.33
+    assert rec.learning_rate == pytest.approx(expected_lr, rel=1e-6)
+    assert rec.learning_rate_source == "posterior"
+    assert rec.predicted_loss.shape == (400,)
+    mean = np.mean(posterior.predict_mean(features_from_configs([rec.config()])))
+    assert np.median(rec.predicted_loss) == pytest.approx(mean, abs=0.05)
+
+
+def test_recommend_without_lr_or_bs_terms_uses_defaults():
+    rec = recommend(jax.random.PRNGKey(1), FakePosterior(), 1e19)
+    assert rec.batch_size == 128
+    assert rec.learning_rate_source == "default"
+    assert rec.learning_rate == pytest.approx(default_learning_rate(rec.non_embedding_params))
+    assert 1e-4 < rec.learning_rate < 6e-4
+
+
+def test_expected_loss_rule_stays_inside_interval():
+    posterior = FakePosterior(lr0=6e-4)
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, shape_rule="expected_loss")
+    low, high = np.quantile(posterior.optimum(1e19).n_params, [0.05, 0.95])
+    assert low <= rec.non_embedding_params <= high
+
+
+def test_recommend_rejects_bad_input():
+    with pytest.raises(InvalidConfigError, match="target_flops"):
+        recommend(jax.random.PRNGKey(0), FakePosterior(), -1.0)
+    with pytest.raises(InvalidConfigError, match="shape_rule"):
+        recommend(jax.random.PRNGKey(0), FakePosterior(), 1e19, shape_rule="nope")

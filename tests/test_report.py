@@ -1,0 +1,85 @@
+import json
+
+import arviz as az
+import jax
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from bayes_scaling import plots
+from bayes_scaling.recommend import recommend
+from bayes_scaling.report import diagnostic_warnings, summarize, write_outputs
+from bayes_scaling.runs_io import read_runs
+from fake_posterior import FakePosterior
+
+DESIGN_KEYS = {"target_flops", "budget_flops", "flops_used", "n_runs", "strategy",
+               "param_count", "n_opt", "d_opt", "loss_opt", "recommended", "posterior",
+               "diagnostics"}
+RECOMMENDED_KEYS = {"d_model", "num_layers", "num_heads", "batch_size", "learning_rate",
+                    "non_embedding_params", "total_params", "tokens", "predicted_loss"}
+
+
+def test_summarize_equal_tailed():
+    s = summarize(np.arange(101.0))
+    assert s == {"median": 50.0, "ci50": [25.0, 75.0], "ci90": [5.0, 95.0]}
+
+
+def test_diagnostic_warnings():
+    assert diagnostic_warnings({"r_hat_max": 1.0, "ess_bulk_min": 1000, "divergences": 0}) == []
+    bad = diagnostic_warnings({"r_hat_max": 1.2, "ess_bulk_min": 10, "divergences": 3})
+    assert len(bad) == 3 and all("rerun" in w for w in bad)
+
+
+@pytest.fixture(scope="module")
+def api_runs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    lines = ["d_model,num_layers,num_heads,batch_size,learning_rate,train_flops,loss"]
+    for flops, base in ((10**16, 4.6), (10**17, 4.0)):
+        for d, layers in ((128, 2), (256, 4), (384, 6), (512, 8)):
+            lines.append(f"{d},{layers},4,128,0.0006,{flops},{base + (d - 320) ** 2 / 1e5}")
+    path.write_text("\n".join(lines) + "\n")
+    return read_runs(path)
+
+
+def test_write_outputs_files_and_keys(tmp_path, api_runs):
+    posterior = FakePosterior(lr0=6e-4)
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    report = write_outputs(tmp_path / "out", runs=api_runs, posterior=posterior,
+                           recommendation=rec, target_flops=1e19, budget_flops=2e18,
+                           flops_used=4.4e17, strategy="fit", extra={"note": "x"})
+    out = tmp_path / "out"
+    on_disk = json.loads((out / "report.json").read_text())
+    assert DESIGN_KEYS <= set(on_disk)
+    assert set(on_disk["recommended"]) == RECOMMENDED_KEYS
+    assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
+    assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
+    assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
+    assert set(on_disk["recommended"]["predicted_loss"]) == {"median", "ci50", "ci90"}
+    assert on_disk["n_runs"] == 8 and on_disk["note"] == "x"
+    assert on_disk["recommended"]["d_model"] == rec.d_model
+    for name in ("report.md", "runs.csv", "posterior.nc", "isoflops_predictive.png", "n_opt.png",
+                 "d_opt.png", "loss_at_target.png", "posterior_pairs.png"):
+        assert (out / name).stat().st_size > 0, name
+        assert name in report["files"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    md = (out / "report.md").read_text()
+    assert md.index("Recommendation") < md.index("Law parameters")
+    assert f"d_model = {rec.d_model}" in md and "extrapolation" in md
+    assert az.from_netcdf(out / "posterior.nc").posterior["E"].size == 400
+
+
+def test_plots_return_axes(api_runs, shared_data):
+    posterior = FakePosterior(lr0=6e-4)
+    ax = Figure().add_subplot()
+    assert plots.plot_isoflop_predictive(ax, jax.random.PRNGKey(0), posterior, api_runs) is ax
+    assert len(ax.collections) > 0
+    ax = Figure().add_subplot()
+    plots.plot_optimal_allocation(ax, posterior, quantity="n_tokens", data_flops=[1e16, 1e17],
+                                  target_flops=1e19)
+    assert ax.get_xlim()[1] >= 1e21
+    axes = Figure().subplots(5, 5)
+    assert plots.plot_posterior_pairs(axes, posterior) is axes
+    epoch = read_runs(shared_data / "epoch_chinchilla.csv")
+    levels = plots.compute_levels(epoch.flops)
+    assert 4 <= np.unique(levels).size <= 12
+    assert np.unique(plots.compute_levels(np.array([1e19, 0.999e19, 3e19]))).size == 2
