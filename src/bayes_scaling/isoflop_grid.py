@@ -113,7 +113,7 @@ def _fit_once(runs: dict[float, tuple[np.ndarray, np.ndarray]], target_flops: fl
         try:
             params, _ = curve_fit(
                 _loss_law, log_c, losses, p0=(min(losses.min() - 0.5, 1.5), 3.0, 0.1),
-                bounds=([0.0, -50.0, 1e-4], [losses.min(), 50.0, 2.0]), maxfev=5000,
+                bounds=([0.0, -50.0, 1e-4], [losses.min(), 50.0, 2.0]), maxfev=2000,
             )
             loss_target = float(_loss_law(np.log(target_flops), *params))
         except (RuntimeError, ValueError):
@@ -197,7 +197,7 @@ def run_isoflop_grid(rng_key, runner, backend) -> tuple[Any, list, str, Any, dic
     obs = runner.observations()
     fitted = runner.clock.timed(
         "fit", fit_isoflop_grid, key_boot, [o.config for o in obs], [o.loss for o in obs],
-        config.target_flops,
+        config.target_flops, num_bootstrap=config.num_bootstrap,
     )
     n_draws = np.log(fitted["n_opt_draws"])
     lo, hi = np.quantile(n_draws, [0.05, 0.95])

@@ -76,6 +76,8 @@ class LoopConfig:
         None: a cost floor of ``budget_flops / max_queries``.
     fit_baseline_posterior : bool
         ``isoflop-grid`` also fits the Bayesian model to its runs (for the report).
+    num_bootstrap : int
+        Bootstrap resamples of ``isoflop-grid``'s power-law fits.
     """
 
     budget_flops: float = 2e18
@@ -94,6 +96,7 @@ class LoopConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     acquisition: AcquisitionConfig | None = None
     fit_baseline_posterior: bool = True
+    num_bootstrap: int = 200
 
     def __post_init__(self) -> None:
         for name in ("budget_flops", "target_flops"):
@@ -103,7 +106,7 @@ class LoopConfig:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("max_queries", "queries_per_fit", "num_warmup", "num_samples", "num_chains",
-                     "final_num_warmup", "final_num_samples", "final_num_chains"):
+                     "final_num_warmup", "final_num_samples", "final_num_chains", "num_bootstrap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")

@@ -111,29 +111,6 @@ def _backend(settings: dict):
     return SimulatedApi(truth, float(settings["budget"])), truth
 
 
-def _evaluation(truth, recommendation, target: float) -> dict:
-    """The truth's regret of the recommendation (evaluation only; the loop never saw this)."""
-    from bayes_scaling.simulator.evaluation import true_mean_loss, true_optimum
-
-    optimum = true_optimum(truth, target)
-    loss = float(true_mean_loss(truth, recommendation.config(), target))
-    predicted = sorted(float(x) for x in recommendation.predicted_loss)
-    lo = predicted[int(0.05 * (len(predicted) - 1))]
-    hi = predicted[int(math.ceil(0.95 * (len(predicted) - 1)))]
-    median = predicted[len(predicted) // 2]
-    return {
-        "note": "evaluation only: computed from the simulator's truth after the loop ended",
-        "true_loss_of_recommended": loss,
-        "true_optimum_loss": optimum.loss,
-        "regret": loss - optimum.loss,
-        "true_optimum_non_embedding_params": optimum.non_embedding_params,
-        "n_error": abs(math.log(recommendation.non_embedding_params
-                                / optimum.non_embedding_params)),
-        "loss_error": abs(median - loss),
-        "ci90_covers_true_loss": bool(lo <= loss <= hi),
-    }
-
-
 def _plot_progress(history: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -188,7 +165,11 @@ def _handle(args: argparse.Namespace) -> int:
     }
     extra.update(result.extra)
     if truth is not None:
-        extra["evaluation_only"] = _evaluation(truth, result.recommendation, config.target_flops)
+        from bayes_scaling.scoring import evaluate_recommendation
+
+        extra["evaluation_only"] = evaluate_recommendation(
+            truth, result.recommendation, config.target_flops
+        )
     figures = not args.no_figures and os.environ.get("BAYES_SCALING_NO_FIGURES") != "1"
     write_outputs(
         out, runs=result.observations, posterior=result.posterior,
