@@ -97,10 +97,11 @@ def main(argv=None) -> int:
     if args.tiny:
         kwargs = dict(budget_flops=2e17, max_queries=8, num_initial=4, num_warmup=10,
                       num_samples=10, final_num_warmup=10, final_num_samples=10,
-                      final_num_chains=1)
+                      final_num_chains=1, fit_baseline_posterior=False, num_bootstrap=50)
     else:
         kwargs = dict(budget_flops=2e18, max_queries=48, num_warmup=120, num_samples=120,
-                      final_num_warmup=300, final_num_samples=300, final_num_chains=2)
+                      final_num_warmup=300, final_num_samples=300, final_num_chains=2,
+                      fit_baseline_posterior=False)
     rows = []
     for name, values in list(TRUTHS.items())[: args.truths]:
         truth = Truth.from_mapping(values)
