@@ -1,0 +1,136 @@
+import jax
+import numpy as np
+import pytest
+
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.features import features_from_configs, features_from_generic
+from bayes_scaling.inference import NutsConfig, Refitter, fit_posterior
+from bayes_scaling.simulator.truth import Truth, observed_loss
+from bayes_scaling.space import RunConfig
+
+TINY = NutsConfig(num_warmup=20, num_samples=20, num_chains=2, max_tree_depth=5)
+
+
+def _design(n, offset=0):
+    configs = []
+    flops = [1e15, 3e15, 1e16, 3e16, 1e17]
+    for i in range(offset, offset + n):
+        d = 128 + 64 * (i % 10)
+        configs.append(RunConfig(d_model=d, num_layers=2 + i % 7, num_heads=max(2, d // 64),
+                                 batch_size=128 if i % 2 else 256,
+                                 learning_rate=[1e-3, 5e-4, 2e-4][i % 3],
+                                 train_flops=int(flops[i % 5])))
+    return configs
+
+
+@pytest.fixture(scope="module")
+def api_posterior():
+    configs = _design(12)
+    truth = Truth()
+    loss = [observed_loss(truth, c) for c in configs]
+    return fit_posterior(jax.random.key(0), features_from_configs(configs), loss, nuts=TINY)
+
+
+def test_posterior_shapes(api_posterior):
+    post = api_posterior
+    s = post.num_draws
+    assert s == 40 and post.param_count == "non_embedding" and post.nuisance
+    f = features_from_configs(_design(5, offset=3))
+    assert post.predict_mean(f).shape == (s, 5)
+    assert post.noise_sd(f).shape == (s, 5)
+    pred = post.sample_predictive(jax.random.key(1), f)
+    assert pred.shape == (s, 5) and np.all(np.isfinite(pred))
+    lr = post.optimal_learning_rate(f)
+    assert lr.shape == (s, 5) and np.all(lr > 0)
+    law = post.law_params()
+    assert law.alpha.shape == (s,)
+    opt = post.optimum(1e19)
+    assert opt.n_params.shape == opt.n_tokens.shape == opt.loss.shape == (s,)
+    np.testing.assert_allclose(opt.n_tokens, 1e19 / (6 * opt.n_params))
+    d = post.diagnostics
+    assert d.divergences >= 0 and isinstance(d.warnings, list)
+    assert set(d.as_dict()) >= {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
+
+
+def test_generic_posterior_closed_form_optimum():
+    n = np.geomspace(1e8, 1e10, 12)
+    tokens = 20 * n[::-1]
+    loss = 1.8 + 480 * n**-0.35 + 2000 * tokens**-0.37
+    post = fit_posterior(jax.random.key(0), features_from_generic(n, tokens), loss, nuts=TINY)
+    assert not post.nuisance
+    opt = post.optimum(1e21)
+    assert opt.n_params.shape == (40,)
+    assert np.all(np.isnan(post.optimal_learning_rate(features_from_generic([1e9], [1e10]))))
+
+
+def test_masking_ignores_padding():
+    # the same data at two capacities give the same log density
+    import numpyro
+    from numpyro.infer.util import log_density
+
+    from bayes_scaling.model import PriorConfig, make_model_data, scaling_model
+
+    f = features_from_configs(_design(6))
+    loss = np.full(6, 5.0)
+    params = None
+    dens = []
+    for cap in (6, 64):
+        data = make_model_data(f, capacity=cap)
+        padded = np.ones(cap)
+        padded[:6] = loss
+        with numpyro.handlers.seed(rng_seed=0):
+            tr = numpyro.handlers.trace(scaling_model).get_trace(
+                data, prior=PriorConfig(), nuisance=True, loss=padded)
+        if params is None:
+            params = {k: v["value"] for k, v in tr.items()
+                      if v["type"] == "sample" and not v["is_observed"]}
+        lp, _ = log_density(scaling_model, (data,),
+                            {"prior": PriorConfig(), "nuisance": True, "loss": padded}, params)
+        dens.append(float(lp))
+    assert dens[0] == pytest.approx(dens[1], rel=1e-10)
+
+
+def test_refit_with_one_more_run_does_not_recompile():
+    from jax import monitoring
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    truth = Truth()
+    configs = _design(11)
+    loss = [observed_loss(truth, c) for c in configs]
+    refitter = Refitter(nuts=TINY)
+    refitter.fit(jax.random.key(0), features_from_configs(configs[:10]), loss[:10])
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        refitter.fit(jax.random.key(1), features_from_configs(configs), loss)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+
+
+def test_fit_rejects_bad_loss():
+    f = features_from_configs(_design(3))
+    with pytest.raises(BayesScalingError):
+        fit_posterior(jax.random.key(0), f, [1.0, 2.0], nuts=TINY)
+    with pytest.raises(BayesScalingError):
+        fit_posterior(jax.random.key(0), f, [1.0, -2.0, 3.0], nuts=TINY)
+
+
+@pytest.mark.slow
+def test_recovery_of_chinchilla_law():
+    rng = np.random.default_rng(0)
+    n = np.exp(rng.uniform(np.log(1e8), np.log(1e10), 80))
+    tokens = np.exp(rng.uniform(np.log(1e9), np.log(3e11), 80))
+    truth = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
+    mean = truth["E"] + truth["A"] * n ** -truth["alpha"] + truth["B"] * tokens ** -truth["beta"]
+    loss = mean * np.exp(0.01 * rng.standard_normal(80))
+    post = fit_posterior(jax.random.key(0), features_from_generic(n, tokens), loss,
+                         nuts=NutsConfig(num_warmup=500, num_samples=500, num_chains=2))
+    assert post.diagnostics.r_hat_max < 1.01
+    for name in ("E", "alpha", "beta"):
+        lo, hi = np.percentile(post.draws[name], [5, 95])
+        assert lo <= truth[name] <= hi, name

@@ -1,0 +1,75 @@
+import jax
+import numpy as np
+import pytest
+from numpyro.infer import Predictive
+
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.features import features_from_configs, features_from_generic
+from bayes_scaling.model import PriorConfig, make_model_data, mean_loss, scaling_model
+from bayes_scaling.params import non_embedding_params
+from bayes_scaling.space import RunConfig
+
+
+def _configs():
+    return [
+        RunConfig(d_model=256, num_layers=4, num_heads=4, batch_size=128, learning_rate=5e-4,
+                  train_flops=int(1e16)),
+        RunConfig(d_model=512, num_layers=8, num_heads=8, batch_size=256, learning_rate=1e-3,
+                  train_flops=int(1e17)),
+        RunConfig(d_model=64, num_layers=2, num_heads=2, batch_size=128, learning_rate=1e-4,
+                  train_flops=int(1e13)),
+    ]
+
+
+def test_features_from_configs_counts_and_tokens():
+    f = features_from_configs(_configs())
+    assert len(f) == 3
+    assert f.n_params[0] == non_embedding_params(256, 4)
+    np.testing.assert_allclose(f.n_tokens, f.flops / (6 * f.n_params))
+    assert f.is_config.all()
+
+
+def test_features_from_generic_marks_rows_generic():
+    f = features_from_generic([1e8, 1e9], [2e9, 2e10])
+    assert not f.is_config.any()
+    np.testing.assert_allclose(f.flops, [1.2e18, 1.2e20])
+    with pytest.raises(BayesScalingError):
+        features_from_generic([1e8], [1e9, 1e10])
+
+
+def test_prior_config_rejects_bad_values():
+    with pytest.raises(BayesScalingError, match="expected a finite positive number"):
+        PriorConfig(e_log_sd=-1.0)
+
+
+def test_padding_and_capacity():
+    data = make_model_data(features_from_configs(_configs()), capacity=8)
+    assert data.mask.tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+    with pytest.raises(BayesScalingError):
+        make_model_data(features_from_configs(_configs()), capacity=2)
+
+
+def test_prior_predictive_is_sane():
+    f = features_from_configs(_configs())
+    data = make_model_data(f, capacity=4)
+    draws = Predictive(scaling_model, num_samples=400)(
+        jax.random.key(0), data, prior=PriorConfig(), nuisance=True
+    )
+    loss = np.asarray(draws["loss"])[:, :3]
+    assert loss.shape == (400, 3)
+    assert np.all(np.isfinite(loss)) and np.all(loss > 0)
+    med = np.median(loss, axis=0)
+    # the soft cap keeps tiny runs near ln(32000); bigger runs are lower
+    assert 9.0 < med[2] < 11.5
+    assert 2.0 < med[1] < med[0] < med[2]
+
+
+def test_mean_loss_generic_is_chinchilla():
+    f = features_from_generic([1e9], [2e10])
+    data = make_model_data(f)
+    prior = PriorConfig()
+    params = {"e": np.log(1.7), "a_c": np.log(0.8), "b_c": np.log(0.5), "alpha": 0.34,
+              "beta": 0.28, "sigma": 0.01}
+    got = float(mean_loss(params, data, nuisance=False, prior=prior)[0])
+    want = 1.7 + 0.8 * (1e9 / prior.n_ref) ** -0.34 + 0.5 * (2e10 / prior.d_ref) ** -0.28
+    assert got == pytest.approx(want, rel=1e-12)
