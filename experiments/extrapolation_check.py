@@ -1,0 +1,108 @@
+"""Extrapolation on real data: fit the small-scale runs, predict the held-out larger ones.
+
+- Li, Kudugunta & Zettlemoyer 2025 (``li2025_misfitting_last_ckpt_runs.csv``): the minimum loss
+  over ``peak_lr`` per (model, D) (a tuned-lr frontier), ``N = N_no_emb``; fit models up to 300M,
+  hold out the 400M and 1B models.
+- Chinchilla (``epoch_chinchilla.csv``, 5 highest losses dropped, ``D = C / (6N)``): fit
+  ``N < 3e9``, hold out the larger models.
+
+Each held-out run's 90% posterior predictive interval (noise included) is checked against the
+observed loss. Generic rows, so the model is the core Chinchilla law with the Student-t likelihood.
+
+Usage: ``python experiments/extrapolation_check.py [--data DIR] [--warmup 500] [--samples 500]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from bayes_scaling.features import features_from_generic
+from bayes_scaling.inference import NutsConfig, fit_posterior
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+
+
+def load_li(data_dir: Path):
+    best: dict[tuple, tuple] = {}
+    with open(data_dir / "li2025_misfitting_last_ckpt_runs.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            key = (row["model"], float(row["D"]))
+            item = (float(row["N_no_emb"]), float(row["D"]), float(row["loss"]))
+            if key not in best or item[2] < best[key][2]:
+                best[key] = item
+    n, d, loss = (np.array(v) for v in zip(*best.values(), strict=True))
+    return n, d, loss, n > 3.1e8
+
+
+def load_chinchilla(data_dir: Path):
+    with open(data_dir / "epoch_chinchilla.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    n = np.array([float(r["Model Size"]) for r in rows])
+    flops = np.array([float(r["Training FLOP"]) for r in rows])
+    loss = np.array([float(r["loss"]) for r in rows])
+    keep = loss < np.sort(loss)[-5]
+    n, flops, loss = n[keep], flops[keep], loss[keep]
+    return n, flops / (6.0 * n), loss, n > 3e9
+
+
+def check(name, n, d, loss, held, nuts, key):
+    post = fit_posterior(key, features_from_generic(n[~held], d[~held]), loss[~held], nuts=nuts)
+    pred = post.sample_predictive(jax.random.fold_in(key, 1), features_from_generic(n[held],
+                                                                                   d[held]))
+    lo, med, hi = np.percentile(pred, [5, 50, 95], axis=0)
+    covered = (lo <= loss[held]) & (loss[held] <= hi)
+    return {
+        "data": name,
+        "fit_runs": int((~held).sum()),
+        "held_out": int(held.sum()),
+        "fit_n_max": float(n[~held].max()),
+        "held_n": f"{n[held].min():.3g}-{n[held].max():.3g}",
+        "coverage": float(covered.mean()),
+        "mae": float(np.median(np.abs(med - loss[held]))),
+        "width": float(np.median(hi - lo)),
+        "bias": float(np.median(med - loss[held])),
+        "r_hat": post.diagnostics.r_hat_max,
+    }
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=RESULTS / "extrapolation_check.md")
+    args = parser.parse_args(argv)
+    nuts = NutsConfig(num_warmup=args.warmup, num_samples=args.samples, num_chains=2)
+    rows = [
+        check("Li et al. 2025 (min over lr)", *load_li(args.data), nuts, jax.random.key(0)),
+        check("Chinchilla (Epoch digitisation)", *load_chinchilla(args.data), nuts,
+              jax.random.key(1)),
+    ]
+    lines = [
+        "# Extrapolation to held-out larger models (90% posterior predictive intervals)",
+        "",
+        "| data | fit runs | largest fitted N | held-out runs | held-out N | coverage "
+        "| median abs error | median bias | median 90% width | r_hat |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['data']} | {r['fit_runs']} | {r['fit_n_max']:.3g} | {r['held_out']} | "
+            f"{r['held_n']} | {r['coverage']:.2f} | {r['mae']:.4f} | {r['bias']:+.4f} | "
+            f"{r['width']:.4f} | {r['r_hat']:.3f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    main()
