@@ -19,7 +19,8 @@ batch sizes and shapes do not bias ``N_opt``:
   Porian et al. (2024) trace part of the Kaplan/Chinchilla disagreement to this. So the law uses
   ``N_eff = N_blocks + lam N_emb`` with ``N_emb = 2 V d + 512 d`` (token and position embeddings
   plus the head) and ``lam ~ Beta(2, 4)`` learned. Tokens are ``D = C / (6 (N_blocks + omega
-  N_emb))`` with ``omega ~ Beta(1.5, 3)`` learned (zero density at the boundary keeps NUTS out of an endless logit tail), because the API's FLOP convention is not
+  N_emb))`` with ``omega ~ Beta(1.5, 3)`` learned (zero density at 0 keeps NUTS out of an
+  endless logit tail), because the API's FLOP convention is not
   documented (``omega = 0`` counts block FLOPs only; ``omega ~ 0.5`` is the package's
   non-embedding convention). Outputs are always converted back to the package's convention:
   ``N`` = non-embedding parameters (DESIGN.md section 4), ``D = C / (6 N)``.
