@@ -8,11 +8,11 @@ distinct configuration; the ledger answers repeats, totals the spend and lists t
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bayes_scaling.durable_sqlite import DurableDatabase
 from bayes_scaling.errors import LedgerError
 from bayes_scaling.oracle import Observation
 from bayes_scaling.space import RunConfig
@@ -58,7 +58,7 @@ class LedgerEntry:
     source: str
 
 
-class Ledger:
+class Ledger(DurableDatabase):
     """A durable record of paid queries in one SQLite file.
 
     Parameters
@@ -70,14 +70,8 @@ class Ledger:
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(
-                str(self._path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
+            super().__init__(str(self._path), _SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self._path}: not a usable ledger ({exc})") from None
 
@@ -85,17 +79,6 @@ class Ledger:
     def path(self) -> Path:
         """The ledger file."""
         return self._path
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def record(
         self,

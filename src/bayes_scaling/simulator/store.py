@@ -13,13 +13,12 @@ Keys are stored as SHA-256 digests, never in clear: the database file holds no s
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bayes_scaling.durable_sqlite import DurableDatabase
 from bayes_scaling.space import RunConfig
 
 __all__ = ["ChargeResult", "RunStore", "key_digest"]
@@ -69,7 +68,7 @@ class ChargeResult:
     repeat: bool
 
 
-class RunStore:
+class RunStore(DurableDatabase):
     """Runs and spend per API key in one SQLite database (WAL mode on a file).
 
     Parameters
@@ -81,30 +80,12 @@ class RunStore:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self._path = str(path)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self._path, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        if self._path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        super().__init__(self._path, _SCHEMA)
 
     @property
     def path(self) -> str:
         """The database file, or ``":memory:"``."""
         return self._path
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> RunStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def charge(
         self, api_key: str, config: RunConfig, loss: float, budget_flops: float
