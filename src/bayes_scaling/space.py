@@ -14,6 +14,7 @@ from bayes_scaling.errors import InvalidConfigError
 
 __all__ = [
     "BATCH_SIZES",
+    "CONFIG_FIELDS",
     "D_MODEL_RANGE",
     "LEARNING_RATE_RANGE",
     "NUM_HEADS_RANGE",
@@ -34,7 +35,10 @@ TRAIN_FLOPS = tuple(
     int(m * 10**e) for e in range(13, 18) for m in (1, 3, 6)
 ) + (10**18,)
 
-_FIELDS = ("d_model", "num_layers", "num_heads", "batch_size", "learning_rate", "train_flops")
+#: The API's query parameters of a configuration, in the API's order.
+CONFIG_FIELDS = (
+    "d_model", "num_layers", "num_heads", "batch_size", "learning_rate", "train_flops"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +104,7 @@ def parse_config(raw: Mapping[str, Any]) -> RunConfig:
     InvalidConfigError
         If a field is missing or is not a number of the right kind. Ranges are not checked here.
     """
-    missing = [name for name in _FIELDS if name not in raw]
+    missing = [name for name in CONFIG_FIELDS if name not in raw]
     if missing:
         raise InvalidConfigError(f"missing parameter(s): {', '.join(missing)}")
     return RunConfig(

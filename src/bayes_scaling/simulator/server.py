@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.simulator.store import RunStore
 from bayes_scaling.simulator.truth import Truth, observed_loss
-from bayes_scaling.space import parse_config, validate_config
+from bayes_scaling.space import CONFIG_FIELDS, parse_config, validate_config
 
 __all__ = ["BUDGET_STATUS", "create_app"]
 
@@ -32,14 +32,6 @@ logger = logging.getLogger(__name__)
 #: Status of a refused over-budget query (the real API's code is not documented; 400 is ours).
 BUDGET_STATUS = 400
 
-_CONFIG_PARAMS = (
-    "d_model",
-    "num_layers",
-    "num_heads",
-    "batch_size",
-    "learning_rate",
-    "train_flops",
-)
 
 
 def _message(status: int, message: str) -> JSONResponse:
@@ -97,7 +89,7 @@ def create_app(
         if error is not None:
             return error
         query = request.query_params
-        raw = {name: query[name] for name in _CONFIG_PARAMS if name in query}
+        raw = {name: query[name] for name in CONFIG_FIELDS if name in query}
         try:
             config = validate_config(parse_config(raw))
         except InvalidConfigError as exc:

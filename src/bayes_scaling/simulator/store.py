@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_scaling.durable_sqlite import DurableDatabase
-from bayes_scaling.space import RunConfig
+from bayes_scaling.space import CONFIG_FIELDS, RunConfig
 
 __all__ = ["ChargeResult", "RunStore", "key_digest"]
 
@@ -45,7 +45,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS runs_identity ON runs (
 );
 """
 
-_RUN_COLUMNS = ("d_model", "num_layers", "num_heads", "batch_size", "learning_rate", "train_flops")
 
 
 def key_digest(api_key: str) -> str:
@@ -175,7 +174,7 @@ class RunStore(DurableDatabase):
         """Return the key's runs in the order they were charged, as the API's JSON rows."""
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {', '.join(_RUN_COLUMNS)}, loss FROM runs WHERE key_digest = ?"
+                f"SELECT {', '.join(CONFIG_FIELDS)}, loss FROM runs WHERE key_digest = ?"
                 " ORDER BY id",
                 (key_digest(api_key),),
             ).fetchall()
