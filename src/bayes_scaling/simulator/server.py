@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 BUDGET_STATUS = 400
 
 
-
 def _message(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"message": message})
 
