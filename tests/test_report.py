@@ -58,12 +58,14 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     assert on_disk["n_runs"] == 8 and on_disk["note"] == "x"
     assert on_disk["recommended"]["d_model"] == rec.d_model
     for name in ("report.md", "runs.csv", "posterior.nc", "isoflops_predictive.png", "n_opt.png",
-                 "d_opt.png", "loss_at_target.png", "posterior_pairs.png"):
+                 "d_opt.png", "loss_at_target.png", "posterior_pairs.png", "ppc.png"):
         assert (out / name).stat().st_size > 0, name
         assert name in report["files"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
     md = (out / "report.md").read_text()
-    assert md.index("Recommendation") < md.index("Law parameters")
+    assert md.index("Answer") < md.index("Law parameters")
+    assert "ppc.png" in md and "ppc.png" in on_disk["figures"].values()
+    assert 0.0 <= on_disk["ppc"]["coverage90"] <= 1.0 and on_disk["ppc"]["n_runs"] == 8
     assert f"d_model = {rec.d_model}" in md and "extrapolation" in md
     assert az.from_netcdf(out / "posterior.nc").posterior["E"].size == 400
 
@@ -83,3 +85,47 @@ def test_plots_return_axes(api_runs, shared_data):
     levels = plots.compute_levels(epoch.flops)
     assert 4 <= np.unique(levels).size <= 12
     assert np.unique(plots.compute_levels(np.array([1e19, 0.999e19, 3e19]))).size == 2
+
+
+def test_shape_for_size_is_continuous_and_exact():
+    from bayes_scaling.params import non_embedding_params
+
+    n = np.geomspace(2e6, 5e8, 25)
+    d, layers = plots.shape_for_size(n, 90.0)
+    np.testing.assert_allclose(non_embedding_params(d, layers), n, rtol=1e-9)
+    np.testing.assert_allclose(d / layers, 90.0)
+    assert np.all(np.diff(d) > 0) and np.all(np.diff(layers) > 0)
+
+
+def test_isoflop_curve_is_smooth_and_points_move_onto_it(api_runs):
+    posterior = FakePosterior(lr0=6e-4)
+    grid = np.geomspace(1e6, 1e8, 40)
+    features, n_used = plots.isoflop_curve_features(posterior, api_runs, 1e17, grid)
+    np.testing.assert_array_equal(n_used, grid)
+    assert np.all(features.batch_size == 128)
+    mean = posterior.predict_mean(features).mean(axis=0)
+    # a smooth convex-ish profile: second differences in ln N are small and never jump
+    assert np.max(np.abs(np.diff(mean, 2))) < 0.01
+    check = plots.predictive_check(jax.random.PRNGKey(1), posterior, api_runs)
+    assert check["median"].shape == (8,) and np.all(check["q05"] <= check["q95"])
+    ax = Figure().add_subplot()
+    assert plots.plot_predictive_check(ax, check, api_runs) is ax
+    assert any("interval" in t.get_text() for t in ax.texts)
+
+
+def test_markdown_states_units_and_nuisance():
+    from bayes_scaling.report import render_markdown
+
+    base = {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
+            "strategy": "fit", "param_count": "non_embedding",
+            "recommended": {"d_model": 64, "num_layers": 1, "num_heads": 1, "batch_size": 128,
+                            "learning_rate": 1e-3, "non_embedding_params": 1, "total_params": 2,
+                            "tokens": 3.0, "predicted_loss": summarize([1.0, 2.0])},
+            "n_opt": summarize([1.0]), "d_opt": summarize([1.0]), "loss_opt": summarize([1.0]),
+            "posterior": {"E": {"median": 1.0, "ci90": [0.5, 1.5]}},
+            "diagnostics": {"r_hat_max": 1.0, "ess_bulk_min": 500.0, "divergences": 0}}
+    md = render_markdown({**base, "law_units": "internal: x",
+                          "nuisance": {"lam": {"median": 0.2, "ci90": [0.1, 0.3]}}}, {})
+    assert "internal" in md and "N_eff = N_blocks + lam" in md and "| lam:" in md
+    md = render_markdown({**base, "law_units": "source: x"}, {})
+    assert "data's convention" in md and "N_eff" not in md

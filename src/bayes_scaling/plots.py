@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from matplotlib import colormaps
 
-from bayes_scaling.recommend import ASPECT_RATIO_BAND, candidate_shapes, padded_call
+from bayes_scaling.recommend import ASPECT_RATIO_BAND, LEARNING_RATE_CLIP, padded_call
 
 __all__ = [
     "compute_levels",
@@ -23,9 +23,12 @@ __all__ = [
     "plot_loss_at_target",
     "plot_optimal_allocation",
     "plot_posterior_pairs",
+    "plot_predictive_check",
+    "predictive_check",
+    "preferred_aspect_ratio",
+    "shape_for_size",
 ]
 
-_OFF_OPTIMUM_LR = np.log(2.0)  # |ln(lr / lr*)| above which a run counts as off-optimal lr
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -37,48 +40,78 @@ def _bands(ax, x, draws, color, label=None):
     return q50
 
 
-def _api_features(posterior, d_model, num_layers, flops, batch_size=128):
-    """Features of shapes at one compute, at the posterior's median optimal lr (1e-3 if none)."""
-    from bayes_scaling.features import features_from_configs
-    from bayes_scaling.space import RunConfig
+def preferred_aspect_ratio(posterior) -> float:
+    """Aspect ratio ``d_model / num_layers`` the posterior prefers, clipped to the searched band.
 
-    def configs(lrs):
-        return [
-            RunConfig(d_model=int(d), num_layers=int(L), num_heads=max(int(d) // 64, 1),
-                      batch_size=batch_size, learning_rate=float(lr), train_flops=int(flops))
-            for d, L, lr in zip(d_model, num_layers, lrs, strict=True)
-        ]
+    The posterior median of ``exp(log_ar0)`` (the centre of the model's shape term) where the
+    model has one, otherwise the band's geometric centre (about 90).
+    """
+    draws = getattr(posterior, "draws", None) or {}
+    low, high = ASPECT_RATIO_BAND
+    if "log_ar0" in draws:
+        return float(np.clip(np.exp(np.median(np.asarray(draws["log_ar0"]))), low, high))
+    return float(np.sqrt(low * high))
 
-    probe = features_from_configs(configs(np.full(len(d_model), 1e-3)))
-    lr_draws = padded_call(posterior.optimal_learning_rate, probe)
-    lr = np.nanmedian(lr_draws, axis=0) if np.isfinite(lr_draws).any() else None
-    if lr is None or not np.all(np.isfinite(lr)):
-        return probe
-    return features_from_configs(configs(np.clip(lr, 1e-5, 1e-2)))
+
+def shape_for_size(n_params, aspect_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous ``(d_model, num_layers)`` of ``n_params`` non-embedding parameters.
+
+    ``d_model / num_layers = aspect_ratio`` and ``L (12 d^2 + 7 d) + d + 32000 d = n_params``.
+    The count grows monotonically in ``d`` along the ray, so bisection in ``ln d`` solves it;
+    ``num_layers`` may be fractional (and below 1 for the smallest sizes): these are points on
+    the model's smooth surface, not trainable shapes.
+    """
+    from bayes_scaling.params import non_embedding_params
+
+    target = np.log(np.atleast_1d(np.asarray(n_params, np.float64)))
+    lo = np.full(target.shape, np.log(1.0))
+    hi = np.full(target.shape, np.log(1e6))
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        d = np.exp(mid)
+        too_big = np.log(non_embedding_params(d, d / aspect_ratio)) > target
+        hi = np.where(too_big, mid, hi)
+        lo = np.where(too_big, lo, mid)
+    d = np.exp(0.5 * (lo + hi))
+    return d, d / aspect_ratio
+
+
+def _median_lr(posterior, features):
+    """Posterior median optimal lr per row (clipped), or None if the model has no lr term."""
+    draws = padded_call(posterior.optimal_learning_rate, features)
+    if not np.isfinite(draws).any():
+        return None
+    median = np.nanmedian(draws, axis=0)
+    if not np.all(np.isfinite(median)):
+        return None
+    return np.clip(median, *LEARNING_RATE_CLIP)
 
 
 def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     """Features along one isoFLOP curve: the model's inputs at ``flops`` for sizes ``n_grid``.
 
-    For API runs each size is mapped to a searched shape (head dimension 64, aspect ratio
-    32..256): among shapes within 10% of the size, the one with aspect ratio nearest 90, at the
-    posterior's median optimal learning rate and batch size 128; for generic runs the features are
-    ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)`` with the sizes used.
+    For API runs the sizes are placed on a continuous shape family (no integer rounding, so the
+    curve is smooth): aspect ratio ``d_model / num_layers`` fixed at
+    :func:`preferred_aspect_ratio`, head dimension 64, batch size 128, learning rate at the
+    posterior median optimum of each shape (1e-3 if the model has no lr term). For generic runs
+    the features are ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)``.
     """
-    if runs.kind == "api":
-        d_all, l_all, n_all = candidate_shapes()
-        gap = np.abs(np.log(n_all[None, :] / n_grid[:, None]))
-        centre = np.sqrt(ASPECT_RATIO_BAND[0] * ASPECT_RATIO_BAND[1])
-        ratio_gap = np.abs(np.log(d_all / l_all / centre))[None, :]
-        # within 10% of each size, the shape nearest the band's centre: a smooth shape family
-        score = np.where(gap <= np.log(1.1), ratio_gap, np.inf)
-        idx = np.where(np.isfinite(score.min(axis=1)), score.argmin(axis=1), gap.argmin(axis=1))
-        idx = np.unique(idx)
-        idx = idx[np.argsort(n_all[idx])]
-        return _api_features(posterior, d_all[idx], l_all[idx], flops), n_all[idx]
-    from bayes_scaling.features import features_from_generic
+    from bayes_scaling.features import RunFeatures, features_from_generic
 
-    return features_from_generic(n_grid, flops / (6.0 * n_grid)), n_grid
+    n_grid = np.atleast_1d(np.asarray(n_grid, np.float64))
+    if runs.kind != "api":
+        return features_from_generic(n_grid, flops / (6.0 * n_grid)), n_grid
+    d, layers = shape_for_size(n_grid, preferred_aspect_ratio(posterior))
+
+    def features(lr):
+        return RunFeatures(d_model=d, num_layers=layers, num_heads=d / 64.0,
+                           batch_size=np.full(d.shape, 128.0), learning_rate=lr,
+                           flops=np.full(d.shape, float(flops)), n_params=n_grid,
+                           n_tokens=float(flops) / (6.0 * n_grid))
+
+    probe = features(np.full(d.shape, 1e-3))
+    lr = _median_lr(posterior, probe)
+    return (probe if lr is None else features(lr)), n_grid
 
 
 def compute_levels(flops: np.ndarray, *, tolerance: float = 1.25) -> np.ndarray:
@@ -107,8 +140,12 @@ def _drawn_levels(level: np.ndarray, max_levels: int) -> np.ndarray:
     return ids
 
 
+def _mean(posterior, features) -> np.ndarray:
+    return padded_call(posterior.predict_mean, features).mean(axis=0)
+
+
 def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_levels: int = 7):
-    """Loss against N per compute level: observed runs and the posterior predictive bands.
+    """Loss against N per compute level: posterior predictive bands and comparable runs.
 
     Parameters
     ----------
@@ -121,9 +158,12 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
 
     Notes
     -----
-    For API runs the curves are drawn at the posterior's optimal learning rate and batch size
-    128; observed runs whose learning rate is more than a factor 2 from the posterior's optimum
-    for their shape are drawn hollow (their loss is expected above the curve).
+    Each curve is drawn at the level's mean compute along the continuous shape family of
+    :func:`isoflop_curve_features` (API runs: the posterior's preferred aspect ratio, its optimal
+    learning rate, batch size 128). Runs of other shapes, learning rates, batch sizes or
+    slightly different computes are not on that curve, so each run is drawn at its residual
+    moved onto the curve: ``observed - mean(own config) + mean(curve at its N)`` (posterior
+    means). A calibrated model puts about 90% of the points inside the light band.
     """
     level_of = compute_levels(runs.flops)
     levels = _drawn_levels(level_of, max_levels)
@@ -132,37 +172,79 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
                 transform=ax.transAxes)
         return ax
     cmap = colormaps["plasma"]
-    off_optimum = np.zeros(len(runs), dtype=bool)
-    if runs.kind == "api":
-        lr_draws = padded_call(posterior.optimal_learning_rate, runs.features())
-        if np.isfinite(lr_draws).any():
-            lr_opt = np.nanmedian(lr_draws, axis=0)
-            lr = np.array([c.learning_rate for c in runs.configs])
-            off_optimum = np.abs(np.log(lr / lr_opt)) > _OFF_OPTIMUM_LR
+    own_mean = _mean(posterior, runs.features())
     keys = jax.random.split(rng_key, levels.size)
     for rank, (key, level) in enumerate(zip(keys, levels, strict=True)):
         color = cmap(0.85 * rank / max(levels.size - 1, 1))
-        at = level_of == level
+        at = np.flatnonzero(level_of == level)
         flops = float(np.exp(np.log(runs.flops[at]).mean()))
         n_low, n_high = runs.n_params[at].min() / 1.5, runs.n_params[at].max() * 1.5
-        features, n_used = isoflop_curve_features(
-            posterior, runs, flops, np.geomspace(n_low, n_high, 40)
-        )
+        grid = np.geomspace(n_low, n_high, 48)
+        features, n_used = isoflop_curve_features(posterior, runs, flops, grid)
         draws = padded_call(posterior.sample_predictive, features, key)
         _bands(ax, n_used, draws, color, label=f"{flops:.2g} FLOPs")
-        on, off = at & ~off_optimum, at & off_optimum
-        ax.scatter(runs.n_params[on], runs.loss[on], s=14, color=color, edgecolor="black",
+        on_curve, _ = isoflop_curve_features(posterior, runs, flops, runs.n_params[at])
+        moved = runs.loss[at] - own_mean[at] + _mean(posterior, on_curve)
+        ax.scatter(runs.n_params[at], moved, s=14, color=color, edgecolor="black",
                    linewidth=0.4, zorder=3)
-        ax.scatter(runs.n_params[off], runs.loss[off], s=14, facecolor="none", edgecolor=color,
-                   linewidth=0.8, zorder=3)
     ax.set_xscale("log")
     ax.set_xlabel("N (non-embedding parameters)" if runs.kind == "api" else "N (parameters)")
     ax.set_ylabel("final loss")
     title = "IsoFLOP curves: posterior predictive (50% / 90% bands)"
-    if runs.kind == "api" and off_optimum.any():
-        title += "\ncurves at the optimal lr, bs 128; hollow = runs with lr off by > 2x"
-    ax.set_title(title, fontsize=9)
+    if runs.kind == "api":
+        ratio = preferred_aspect_ratio(posterior)
+        title += (f"\ncurves: d_model/num_layers = {ratio:.0f}, lr = posterior optimum, bs 128;"
+                  f"\npoints: observed - predicted(own config) + curve at its N")
+    else:
+        title += "\npoints: observed - predicted(own N, D) + curve at its N"
+    ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, title="compute", title_fontsize=7, loc="upper right")
+    return ax
+
+
+def predictive_check(rng_key: jax.Array, posterior, runs) -> dict[str, np.ndarray | float]:
+    """Posterior predictive of every fitted run: median, 5% and 95% quantiles, and coverage.
+
+    Returns
+    -------
+    dict
+        ``median``, ``q05``, ``q95`` (each ``(M,)``) and ``coverage90``, the fraction of observed
+        losses inside their 90% predictive interval (about 0.9 for a calibrated model; in-sample,
+        so a little optimistic).
+    """
+    draws = padded_call(posterior.sample_predictive, runs.features(), rng_key)
+    q05, q50, q95 = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
+    inside = (runs.loss >= q05) & (runs.loss <= q95)
+    return {"median": q50, "q05": q05, "q95": q95, "coverage90": float(inside.mean())}
+
+
+def plot_predictive_check(ax, check: dict, runs):
+    """Observed loss against the posterior predictive (median, 90% bars), coloured by compute.
+
+    ``check`` is the mapping of :func:`predictive_check`. The y = x line and the coverage of the
+    90% intervals are drawn on the Axes; a colour bar of log10 compute is added to its figure.
+    """
+    from matplotlib.colors import Normalize
+
+    log_c = np.log10(runs.flops)
+    norm = Normalize(vmin=float(log_c.min()), vmax=float(max(log_c.max(), log_c.min() + 1e-9)))
+    cmap = colormaps["viridis"]
+    median, q05, q95 = check["median"], check["q05"], check["q95"]
+    ax.errorbar(runs.loss, median, yerr=[median - q05, q95 - median], fmt="none",
+                ecolor=cmap(norm(log_c)), elinewidth=0.8, alpha=0.7, zorder=2)
+    points = ax.scatter(runs.loss, median, c=log_c, cmap=cmap, norm=norm, s=14,
+                        edgecolor="black", linewidth=0.3, zorder=3)
+    low = float(min(runs.loss.min(), q05.min()))
+    high = float(max(runs.loss.max(), q95.max()))
+    ax.plot([low, high], [low, high], color="0.3", linestyle="--", linewidth=1, zorder=1)
+    ax.text(0.03, 0.97, f"{check['coverage90']:.0%} of {len(runs)} runs inside their 90% "
+            f"interval", transform=ax.transAxes, va="top", fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "0.7"})
+    ax.set_xlabel("observed final loss")
+    ax.set_ylabel("posterior predictive (median, 90% interval)")
+    ax.set_title("Posterior predictive check (in-sample)", fontsize=9)
+    if ax.figure is not None:
+        ax.figure.colorbar(points, ax=ax, label="log10 compute (FLOPs)")
     return ax
 
 
@@ -195,7 +277,7 @@ def plot_optimal_allocation(
     if quantity not in ("n_params", "n_tokens"):
         raise ValueError(f"quantity: expected 'n_params' or 'n_tokens', got {quantity!r}")
     c_low, c_high = float(np.min(data_flops)), float(np.max(data_flops))
-    grid = np.geomspace(c_low, max(flops_max, target_flops * 10, c_high), 48)
+    grid = np.geomspace(c_low, max(flops_max, target_flops * 10, c_high), 33)
     draws = np.stack([np.asarray(getattr(posterior.optimum(c), quantity)) for c in grid], axis=1)
     _bands(ax, grid, draws, "tab:blue", label="posterior median")
     ax.axvspan(c_low, c_high, color="0.85", zorder=0, label="compute range of the runs")
@@ -219,7 +301,9 @@ def plot_optimal_allocation(
     ax.set_yscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
     if quantity == "n_params":
-        ax.set_ylabel(f"N_opt ({getattr(posterior, 'param_count', 'non_embedding')} params)")
+        generic = runs is not None and runs.kind != "api"
+        ax.set_ylabel("N_opt (parameters, the data's convention)" if generic
+                      else "N_opt (non-embedding parameters)")
         ax.set_title("Compute-optimal model size (50% / 90% bands)", fontsize=9)
     else:
         ax.set_ylabel("D_opt (tokens)")

@@ -50,6 +50,27 @@ FIGURES = {
     "d_opt": "d_opt.png",
     "loss": "loss_at_target.png",
     "pairs": "posterior_pairs.png",
+    "ppc": "ppc.png",
+}
+#: Nuisance parameters that move the recommendation: (draw name, label, transform).
+_NUISANCE = (
+    ("a_lr", "a_lr: lr* exponent (lr* ∝ N_blocks^-a_lr)", None),
+    ("l0", "lr* at 1e7 block parameters", np.exp),
+    ("lam", "lam: weight of embedding-side params in N_eff", None),
+    ("omega", "omega: weight of embedding-side params in D", None),
+)
+_CAPTIONS = {
+    "isoflops": "IsoFLOP curves: posterior predictive along a smooth shape family (API data: the "
+                "posterior's preferred aspect ratio, optimal lr, batch 128); each run is drawn at "
+                "its residual moved onto the curve (observed − predicted for its own config + "
+                "curve at its N)",
+    "ppc": "Posterior predictive check: observed loss vs predictive median and 90% interval of "
+           "every fitted run, coloured by compute",
+    "n_opt": "N_opt(C) (non-embedding parameters), extrapolated; crosses: lowest-loss run per "
+             "compute (any lr, a crude guide)",
+    "d_opt": "D_opt(C) = C / (6 N_opt), extrapolated",
+    "loss": "Loss at the target: optimal loss and the recommended run's predictive",
+    "pairs": "Posterior of E, A, B, alpha, beta (the model's internal units)",
 }
 
 
@@ -159,9 +180,33 @@ def build_report(
         "shape_rule": rec.shape_rule,
         "learning_rate_source": rec.learning_rate_source,
         "token_convention": "tokens = flops / (6 * non_embedding_params)",
+        "law_units": _law_units(posterior, runs),
+        "nuisance": _nuisance_summary(posterior),
     }
     report.update(dict(extra or {}))
     return report
+
+
+def _law_units(posterior, runs) -> str:
+    nuisance = getattr(posterior, "nuisance", None)
+    if nuisance is None:
+        nuisance = "lam" in (getattr(posterior, "draws", None) or {})
+    if nuisance:
+        return ("internal: N_eff = N_blocks + lam N_emb, D = C / (6 (N_blocks + omega N_emb)) "
+                "(N_emb = 2 * 32000 d + 512 d)")
+    return "source: the n_params and n_tokens of the fitted rows"
+
+
+def _nuisance_summary(posterior) -> dict[str, Any]:
+    draws = getattr(posterior, "draws", None) or {}
+    out = {}
+    for name, _, transform in _NUISANCE:
+        if name in draws:
+            values = np.asarray(draws[name], np.float64)
+            values = transform(values) if transform is not None else values
+            key = "lr_star_1e7" if name == "l0" else name
+            out[key] = {k: v for k, v in summarize(values).items() if k != "ci50"}
+    return out
 
 
 def _finite(value):
@@ -196,43 +241,75 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
     """report.md: the answer first, then the optimum, the posterior, diagnostics and warnings."""
     rec = report["recommended"]
     loss = rec["predicted_loss"]
+    n_opt, d_opt = report["n_opt"], report["d_opt"]
+    internal = str(report.get("law_units", "")).startswith("internal")
+    generic = str(report.get("law_units", "")).startswith("source")
+    n_unit = "parameters (the data's convention)" if generic else "non-embedding parameters"
     lines = [
         f"# Scaling-law report: target {report['target_flops']:.3g} FLOPs",
         "",
-        "## Recommendation",
+        "## Answer",
         "",
         f"Train **d_model = {rec['d_model']}, num_layers = {rec['num_layers']}, num_heads = "
         f"{rec['num_heads']}**, batch size {rec['batch_size']}, learning rate "
         f"{rec['learning_rate']:.3g} ({report.get('learning_rate_source', 'posterior')}), "
-        f"on {rec['tokens']:.3g} tokens.",
+        f"on {rec['tokens']:.3g} tokens "
+        f"({rec['non_embedding_params']:,} non-embedding parameters, {rec['total_params']:,} "
+        f"total). Predicted final loss **{loss['median']:.3f}** (90% interval "
+        f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).",
         "",
-        f"Predicted final loss: **{loss['median']:.3f}** (50% interval {loss['ci50'][0]:.3f}–"
-        f"{loss['ci50'][1]:.3f}, 90% interval {loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).",
+        f"Compute-optimal at the target: N_opt = **{n_opt['median']:.3g}** {n_unit} "
+        f"(90%: {n_opt['ci90'][0]:.3g}–{n_opt['ci90'][1]:.3g}), D_opt = "
+        f"**{d_opt['median']:.3g}** tokens (90%: {d_opt['ci90'][0]:.3g}–"
+        f"{d_opt['ci90'][1]:.3g}).",
         "",
-        f"Parameters: {rec['non_embedding_params']:,} non-embedding "
-        f"({rec['total_params']:,} total with the token and position embeddings). Tokens = "
-        f"target / (6 × non-embedding parameters).",
+        f"Shape rule: {report.get('shape_rule', 'n/a')}.",
         "",
         "## Compute-optimal allocation at the target",
         "",
-        f"Parameter count: {report['param_count']}. Median (50% and 90% equal-tailed intervals).",
+        "Median (50% and 90% equal-tailed intervals). " + (
+            "N and D in the data's own convention (generic rows: the file's parameter and "
+            "token counts); the recommended shape treats N_opt as a non-embedding count, "
+            "which is only as right as that match." if generic else
+            "Package convention: N = non-embedding parameters of the reference model (output "
+            "head included, token and position embeddings excluded), D = C / (6 N)."),
         "",
         "| quantity | posterior |",
         "|---|---|",
-        f"| N_opt (parameters) | {_interval(report['n_opt'])} |",
-        f"| D_opt (tokens) | {_interval(report['d_opt'])} |",
-        f"| loss at the optimum (law mean) | {_interval(report['loss_opt'])} |",
+        f"| N_opt (parameters) | {_interval(n_opt)} |",
+        f"| D_opt (tokens) | {_interval(d_opt)} |",
+        f"| loss at the optimum (model mean) | {_interval(report['loss_opt'])} |",
         "",
         "## Law parameters",
         "",
         "L(N, D) = E + A / N^alpha + B / D^beta (plus the model's nuisance terms).",
         "",
-        "| parameter | median | 90% interval |",
-        "|---|---|---|",
     ]
+    if internal:
+        lines += [
+            "**Units.** These are in the model's *internal* effective sizes, not the package's "
+            "N and D: N_eff = N_blocks + lam · N_emb and D = C / (6 (N_blocks + omega · "
+            "N_emb)), with N_blocks the transformer blocks and final LayerNorm and N_emb = "
+            "2 · 32000 · d + 512 · d (token and position embeddings and the output head). "
+            "A and B are therefore not comparable with published fits as they stand; N_opt, "
+            "D_opt and the recommendation above are converted to the package's convention.",
+            "",
+        ]
+    else:
+        lines += ["Units: the N and D of the fitted rows (the source's convention).", ""]
+    lines += ["| parameter | median | 90% interval |", "|---|---|---|"]
     for name, summary in report["posterior"].items():
         lo, hi = summary["ci90"]
         lines.append(f"| {name} | {_g(summary['median'])} | {_g(lo)} – {_g(hi)} |")
+    nuisance = report.get("nuisance") or {}
+    if nuisance:
+        labels = {("lr_star_1e7" if n == "l0" else n): label for n, label, _ in _NUISANCE}
+        lines += ["", "Nuisance parameters that move the recommendation:", "",
+                  "| parameter | median | 90% interval |", "|---|---|---|"]
+        for name, summary in nuisance.items():
+            lo, hi = summary["ci90"]
+            lines.append(f"| {labels.get(name, name)} | {_g(summary['median'])} | "
+                         f"{_g(lo)} – {_g(hi)} |")
     diag = report["diagnostics"]
     lines += [
         "",
@@ -245,21 +322,20 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         f"ess_bulk_min = {_opt(diag['ess_bulk_min'], '.0f')} (want ≥ {ESS_LIMIT}), "
         f"ess_tail_min = {_opt(report.get('ess_tail_min'), '.0f')}, "
         f"divergences = {diag['divergences']}",
-        "",
     ]
+    ppc = report.get("ppc")
+    if ppc:
+        lines.append(f"- posterior predictive check: {ppc['coverage90']:.0%} of the runs inside "
+                     f"their 90% predictive interval (in-sample; want about 90%)")
+    lines.append("")
     warnings = report.get("warnings") or []
     if warnings:
         lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
     if figures:
         lines += ["## Figures", ""]
-        captions = {
-            "isoflops": "IsoFLOP curves with the posterior predictive",
-            "n_opt": "N_opt(C), extrapolated",
-            "d_opt": "D_opt(C), extrapolated",
-            "loss": "loss at the target",
-            "pairs": "posterior of the law parameters",
-        }
-        lines += [f"![{captions.get(k, k)}]({v})" for k, v in figures.items()] + [""]
+        for key, path in figures.items():
+            caption = _CAPTIONS.get(key, key)
+            lines += [f"![{key}]({path})", "", f"*{caption}.*", ""]
     return "\n".join(lines)
 
 
@@ -292,6 +368,27 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
                                                       bbox_inches="tight"))
 
 
+class _CachedOptimum:
+    """Wrap a posterior so that ``optimum(flops)`` is computed once per compute.
+
+    An API posterior's optimum searches the shape grid per draw (about 0.5 s); the N_opt and
+    D_opt figures, the report and the loss figure ask for the same computes.
+    """
+
+    def __init__(self, posterior):
+        self._posterior = posterior
+        self._cache: dict[float, Any] = {}
+
+    def optimum(self, flops):
+        key = float(flops)
+        if key not in self._cache:
+            self._cache[key] = self._posterior.optimum(key)
+        return self._cache[key]
+
+    def __getattr__(self, name):
+        return getattr(self._posterior, name)
+
+
 def _figures(out_dir: Path, rng_key, runs, posterior, rec, target_flops, report) -> dict[str,
                                                                                           str]:
     written = {}
@@ -299,6 +396,12 @@ def _figures(out_dir: Path, rng_key, runs, posterior, rec, target_flops, report)
     plots.plot_isoflop_predictive(fig.add_subplot(), rng_key, posterior, runs)
     save_figure(fig, out_dir / FIGURES["isoflops"])
     written["isoflops"] = FIGURES["isoflops"]
+    check = plots.predictive_check(jax.random.fold_in(rng_key, 1), posterior, runs)
+    report["ppc"] = {"coverage90": check["coverage90"], "n_runs": len(runs)}
+    fig = Figure(figsize=(6.5, 5))
+    plots.plot_predictive_check(fig.add_subplot(), check, runs)
+    save_figure(fig, out_dir / FIGURES["ppc"])
+    written["ppc"] = FIGURES["ppc"]
     for name, quantity in (("n_opt", "n_params"), ("d_opt", "n_tokens")):
         fig = Figure(figsize=(6.5, 4.5))
         plots.plot_optimal_allocation(fig.add_subplot(), posterior, quantity=quantity,
@@ -364,6 +467,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(runs, RunsData):
         runs = runs_from_observations(runs)
+    posterior = _CachedOptimum(posterior)
     report = build_report(
         runs=runs, posterior=posterior, recommendation=recommendation, target_flops=target_flops,
         budget_flops=budget_flops, flops_used=flops_used, strategy=strategy, extra=extra,

@@ -82,14 +82,18 @@ def _handle(args: argparse.Namespace) -> int:
 def _summary(report) -> str:
     rec = report["recommended"]
     loss = rec["predicted_loss"]
-    n_opt = report["n_opt"]
+    n_opt, d_opt = report["n_opt"], report["d_opt"]
+    generic = str(report.get("law_units", "")).startswith("source")
+    n_unit = "params (the data's convention)" if generic else "non-embedding params"
     lines = [
         f"target {report['target_flops']:.3g} FLOPs: train d_model={rec['d_model']} "
         f"num_layers={rec['num_layers']} num_heads={rec['num_heads']} "
         f"batch_size={rec['batch_size']} learning_rate={rec['learning_rate']:.3g} "
         f"on {rec['tokens']:.3g} tokens ({rec['non_embedding_params']:.3g} non-embedding params)",
         f"predicted loss {loss['median']:.3f} (90% {loss['ci90'][0]:.3f}-{loss['ci90'][1]:.3f});"
-        f" N_opt {n_opt['median']:.3g} (90% {n_opt['ci90'][0]:.3g}-{n_opt['ci90'][1]:.3g})",
+        f" N_opt {n_opt['median']:.3g} (90% {n_opt['ci90'][0]:.3g}-{n_opt['ci90'][1]:.3g})"
+        f" {n_unit}; D_opt {d_opt['median']:.3g} tokens"
+        f" (90% {d_opt['ci90'][0]:.3g}-{d_opt['ci90'][1]:.3g})",
     ]
     diag = report["diagnostics"]
     bad = report.get("diagnostic_warnings", [])
