@@ -6,6 +6,7 @@ from bayes_scaling.acquisition import (
     AcquisitionConfig,
     expected_variance_reduction,
     expected_variance_reduction_mc,
+    pacing_floor,
     score_candidates,
     select_batch,
 )
@@ -65,7 +66,7 @@ def test_nested_monte_carlo_agrees_with_closed_form():
 def test_batch_selection_conditions_on_earlier_picks_exactly():
     case = _linear_gaussian(200_000, seed=2)
     costs = np.ones(6)
-    picks, _, reductions = select_batch(
+    picks, _, reductions, _ = select_batch(
         case["g"], case["f"], case["sd"], costs, remaining_flops=10.0, batch_size=3,
         config=AcquisitionConfig(cost_floor=0.0, min_relative_reduction=0.0),
     )
@@ -102,3 +103,40 @@ def test_config_rejects_bad_values():
         AcquisitionConfig(cost_floor=-1.0)
     with pytest.raises(ValueError, match="min_relative_reduction"):
         AcquisitionConfig(min_relative_reduction=1.5)
+
+
+def test_pacing_floor_prices_cheap_runs_early_and_buys_the_best_late():
+    # Candidate costs and reductions: information grows with compute, slower than cost.
+    costs = np.array([1e13, 1e15, 3e16, 3e17, 1e18])
+    reduction = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
+    # Early (40 planned queries left, 2e18 to spend): cheap runs are priced at the 5e16 floor,
+    # so the 3e16 run beats the 1e13 and 1e15 ones and is the best value.
+    floor = pacing_floor(2e18, 40)
+    assert floor == pytest.approx(5e16)
+    early = score_candidates(reduction, costs, g_variance=1.0, remaining_flops=2e18,
+                             cost_floor=floor)
+    assert early[0] == pytest.approx(0.001 / 5e16)
+    assert int(np.argmax(early)) == 2
+    # Last planned query: every affordable query costs the floor, the most informative wins.
+    late = score_candidates(reduction, costs, g_variance=1.0, remaining_flops=1.5e18,
+                            cost_floor=pacing_floor(1.5e18, 1))
+    assert int(np.argmax(late)) == 4
+    # Past the plan the floor stays the whole remaining budget.
+    assert pacing_floor(7e17, -3) == pytest.approx(7e17)
+
+
+def test_batch_floor_rises_as_planned_queries_run_out():
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=500)
+    f = g[:, None] * np.array([0.01, 0.02, 0.1, 0.3, 0.6])[None, :] + 0.01 * rng.normal(
+        size=(500, 5))
+    sd = np.full(f.shape, 0.05)
+    costs = np.array([1e13, 1e15, 3e16, 3e17, 1e18])
+    picks, _, _, floors = select_batch(g, f, sd, costs, remaining_flops=2e18, batch_size=3,
+                                       planned_queries_left=3)
+    assert floors[0] == pytest.approx(2e18 / 3)
+    # Each later floor is the remaining budget over the remaining planned queries.
+    spent = np.cumsum(costs[picks])
+    for k in (1, 2):
+        assert floors[k] == pytest.approx((2e18 - spent[k - 1]) / (3 - k))
+    assert 4 in picks  # the 1e18 run near the frontier is bought when the plan runs out

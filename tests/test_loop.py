@@ -176,3 +176,49 @@ def test_loop_config_rejects_bad_values():
         LoopConfig(budget_flops=-1.0)
     with pytest.raises(ValueError, match="max_queries"):
         LoopConfig(max_queries=0)
+
+
+def test_active_spends_the_budget_and_prices_cheap_runs_at_the_floor(monkeypatch):
+    import bayes_scaling.acquisition as acquisition
+
+    scored = []  # (reduction, costs, floor) of every pick decision, and what was chosen
+    real_score = acquisition.score_candidates
+
+    def spy(reduction, costs, **kwargs):
+        score = real_score(reduction, costs, **kwargs)
+        scored.append((np.asarray(reduction), np.asarray(costs), kwargs["cost_floor"], score))
+        return score
+
+    monkeypatch.setattr(acquisition, "score_candidates", spy)
+    budget = 2e18
+    oracle = FakeOracle(budget)
+    config = LoopConfig(strategy="active", planned_queries=24, max_queries=120,
+                        candidates=CandidateConfig(num_random=400, num_focus=200))
+    result = run_loop(jax.random.PRNGKey(0), oracle, config, backend=fake_backend())
+    # The budget is (nearly) spent, well before the safety bound on queries.
+    assert result.stop_reason == "budget spent"
+    assert budget * (1 - config.leftover_fraction) <= oracle.flops_used() <= budget
+    assert len(result.observations) < config.max_queries
+    # Runs near the compute frontier were bought, not only cheap ones.
+    assert max(oracle.charges) >= 3e17
+    assert scored
+    floors = [floor for _, _, floor, _ in scored]
+    assert floors[0] == pytest.approx(
+        (budget - sum(oracle.charges[: config.num_initial])) / (24 - config.num_initial))
+    assert max(floors) > 3 * floors[0]  # the floor rises as the planned queries run out
+    for reduction, costs, floor, score in scored:
+        best = int(np.argmax(score))
+        if not np.isfinite(score[best]):
+            continue
+        affordable = np.isfinite(score)
+        # A query cheaper than the floor is bought only if nothing affordable costing up to the
+        # floor is more informative, and no dearer query buys more information per FLOP.
+        if costs[best] < floor:
+            assert reduction[best] >= reduction[affordable & (costs <= floor)].max()
+        dearer = affordable & (costs > max(costs[best], floor))
+        if dearer.any():
+            assert reduction[best] / max(costs[best], floor) >= (
+                reduction[dearer] / costs[dearer]).max()
+    # Nearly all the FLOPs went to runs of at least 1e16; tiny runs only in the initial design.
+    acquired = oracle.charges[config.num_initial:]
+    assert sum(c for c in acquired if c >= 1e16) >= 0.95 * sum(acquired)

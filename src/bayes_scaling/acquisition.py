@@ -23,15 +23,30 @@ the few heavy-weight draws that make importance reweighting noisy.
 
 Cost
 ----
-The score is ``r_m / max(cost_m, cost_floor)``. A per-FLOP score alone would buy tiny runs
-(1e13 FLOPs costs 1e5 times less than 1e18) even when they carry almost nothing: the real API's
-losses below about 1e14 FLOPs were flat near the initial loss. Two guards: (1) the cost floor
-charges every query at least ``cost_floor`` FLOPs in the score (a query also costs a refit and
-one of the limited query slots, so by default the floor is the budget divided by the query
-limit), and (2) a query must promise at least ``min_relative_reduction`` of the current variance
-of ``g``, else it scores zero. Candidates that cost nothing (a repeat already paid, which would
-return the same loss and so carry no information) or more than the remaining budget score
-``-inf`` and are never chosen.
+The score is ``r_m / max(cost_m, floor)``: expected information per FLOP, where every query is
+charged at least ``floor`` FLOPs. This is the cost-aware acquisition of BoTorch's cost-aware
+utilities (information gain divided by the cost of the evaluation), with one change that matters
+here. A per-FLOP score alone would buy tiny runs (1e13 FLOPs costs 1e5 times less than 1e18)
+that carry almost nothing: the real API's losses below about 1e14 FLOPs were flat near the
+initial loss, and each query also costs a refit and one of a limited number of queries. A fixed
+floor (an earlier version used budget / max queries) solves that early on but not late: with
+most of the budget unspent and the queries running out, the loop kept buying cheap runs and
+stopped with half the budget left, when the most valuable runs are the large ones near the
+compute frontier (a run at 1e18 FLOPs makes a 1e19 target a 10x extrapolation instead of 100x,
+and the law's exponents are pinned by the widest lever arm in compute).
+
+The floor is therefore dynamic (:func:`pacing_floor`): ``remaining FLOPs / remaining planned
+queries``. Early on it is about ``budget / planned queries``, so cheap runs are not free: every
+query below the floor is priced as if it cost the floor, and among them only information counts.
+As queries are spent without spending the FLOPs, the floor rises; with one planned query left it
+equals the whole remaining budget, so every affordable query is priced the same and the most
+informative one is bought whatever its cost. The loop therefore ends with the budget (nearly)
+spent, unless the interval of ``g`` falls below the user's stop width first. There is no cut on
+minimum information by default (``min_relative_reduction = 0``): such a cut lets the loop stall
+with budget left when the posterior is already narrow, although a large run at the frontier still
+checks the extrapolation. Candidates that cost nothing (a repeat already paid, which would return
+the same loss and so carry no information) or more than the remaining budget score ``-inf`` and
+are never chosen.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ __all__ = [
     "AcquisitionConfig",
     "expected_variance_reduction",
     "expected_variance_reduction_mc",
+    "pacing_floor",
     "score_candidates",
     "select_batch",
 ]
@@ -58,13 +74,15 @@ class AcquisitionConfig:
     Parameters
     ----------
     cost_floor : float
-        Every query is charged at least this many FLOPs in the per-FLOP score.
+        A static minimum price: every query is charged at least this many FLOPs in the per-FLOP
+        score, on top of the dynamic :func:`pacing_floor` when the loop passes one.
     min_relative_reduction : float
-        A query that promises less than this fraction of ``Var(g)`` scores zero.
+        A query that promises less than this fraction of ``Var(g)`` scores zero (default 0: off,
+        because such a cut can stop the loop with budget left).
     """
 
-    cost_floor: float = 1e16
-    min_relative_reduction: float = 1e-3
+    cost_floor: float = 0.0
+    min_relative_reduction: float = 0.0
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.cost_floor) and self.cost_floor >= 0):
@@ -74,6 +92,15 @@ class AcquisitionConfig:
                 "min_relative_reduction: expected a number in [0, 1), "
                 f"got {self.min_relative_reduction}"
             )
+
+
+def pacing_floor(remaining_flops: float, planned_queries_left: int) -> float:
+    """Return the dynamic cost floor: ``remaining_flops / max(planned_queries_left, 1)``.
+
+    The FLOPs each of the remaining planned queries would get if the rest of the budget were
+    shared equally; past the plan it is the whole remaining budget (see the module docstring).
+    """
+    return float(remaining_flops) / max(int(planned_queries_left), 1)
 
 
 @jax.jit
@@ -138,6 +165,7 @@ def score_candidates(
     *,
     g_variance: float,
     remaining_flops: float,
+    cost_floor: float = 0.0,
     config: AcquisitionConfig | None = None,
 ):
     """Per-FLOP score of each candidate; ``-inf`` for those that must not be chosen.
@@ -152,8 +180,11 @@ def score_candidates(
         Current posterior variance of ``g``.
     remaining_flops : float
         Budget left; dearer queries score ``-inf``.
+    cost_floor : float
+        The dynamic floor of this pick (:func:`pacing_floor`); the larger of it and
+        ``config.cost_floor`` is used.
     config : AcquisitionConfig, optional
-        Cost floor and minimum information (defaults of :class:`AcquisitionConfig`).
+        Static cost floor and minimum information (defaults of :class:`AcquisitionConfig`).
 
     Returns
     -------
@@ -162,7 +193,8 @@ def score_candidates(
     config = config or AcquisitionConfig()
     reduction = np.asarray(reduction, np.float64)
     costs = np.asarray(costs, np.float64)
-    score = reduction / np.maximum(costs, max(config.cost_floor, 1.0))
+    floor = max(float(cost_floor), config.cost_floor, 1.0)
+    score = reduction / np.maximum(costs, floor)
     score = np.where(reduction >= config.min_relative_reduction * g_variance, score, 0.0)
     allowed = (costs > 0) & (costs <= remaining_flops) & np.isfinite(reduction)
     return np.where(allowed, score, -np.inf)
@@ -176,6 +208,7 @@ def select_batch(
     *,
     remaining_flops: float,
     batch_size: int = 1,
+    planned_queries_left: int | None = None,
     config: AcquisitionConfig | None = None,
 ):
     """Choose up to ``batch_size`` queries greedily, conditioning on each pick before the next.
@@ -184,6 +217,10 @@ def select_batch(
     (``Cov(a, b) -= Cov(a, f_k) Cov(f_k, b) / (Var f_k + sigma_k^2)``), so a second pick is not
     a near-copy of the first. The update needs no outcome value, so the batch is chosen before any
     query is paid.
+
+    With ``planned_queries_left`` the ``k``-th pick (from 0) is priced with the dynamic floor
+    ``pacing_floor(remaining after the earlier picks, planned_queries_left - k)``; without it only
+    ``config.cost_floor`` applies.
 
     Returns
     -------
@@ -194,6 +231,8 @@ def select_batch(
         The score of each pick when it was chosen.
     reductions : list of float
         Its expected reduction of ``Var(g)`` when it was chosen.
+    floors : list of float
+        The cost floor the pick was priced with.
     """
     config = config or AcquisitionConfig()
     g = np.asarray(g, np.float64)
@@ -209,16 +248,20 @@ def select_batch(
     noise_var = np.mean(sd**2, axis=0)
     chosen_mask = np.zeros(costs.shape, bool)
     remaining = float(remaining_flops)
-    picks, scores, reductions = [], [], []
+    picks, scores, reductions, floors = [], [], [], []
     # Low-rank corrections to the candidates' covariance from earlier picks: (k, M) rows.
     corrections: list[tuple[np.ndarray, float]] = []
-    for _ in range(batch_size):
+    for k in range(batch_size):
         reduction = cov_gf**2 / np.maximum(var_f + noise_var, 1e-300)
+        floor = 0.0
+        if planned_queries_left is not None:
+            floor = pacing_floor(remaining, planned_queries_left - k)
         score = score_candidates(
             reduction,
             np.where(chosen_mask, 0.0, costs),
             g_variance=var_g,
             remaining_flops=remaining,
+            cost_floor=floor,
             config=config,
         )
         best = int(np.argmax(score))
@@ -227,6 +270,7 @@ def select_batch(
         picks.append(best)
         scores.append(float(score[best]))
         reductions.append(float(reduction[best]))
+        floors.append(max(floor, config.cost_floor))
         chosen_mask[best] = True
         remaining -= costs[best]
         # Covariance of f_best with every candidate, corrected for earlier picks.
@@ -239,4 +283,4 @@ def select_batch(
         var_g = var_g - gain * cov_gf[best]
         cov_gf = cov_gf - gain * cov_k
         var_f = var_f - cov_k**2 / denom
-    return picks, scores, reductions
+    return picks, scores, reductions, floors

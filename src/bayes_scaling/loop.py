@@ -3,10 +3,13 @@
 :func:`run_loop` runs one of three strategies over a :class:`~bayes_scaling.oracle.LossOracle`
 (this module never sees the HTTP client or the simulator):
 
-- ``active``: a small space-filling design, then fit / acquire / query until the budget is spent,
-  the query limit is reached, or the 90% interval of ``ln N_opt(target)`` is narrower than
-  ``stop_ci_width``. Each step scores thousands of candidate queries by the expected reduction of
-  the posterior variance of ``ln N_opt(target)`` per FLOP (:mod:`bayes_scaling.acquisition`).
+- ``active``: a small space-filling design, then fit / acquire / query until the budget is
+  (nearly) spent or the 90% interval of ``ln N_opt(target)`` is narrower than ``stop_ci_width``
+  (``max_queries`` is only a safety bound). Each step scores thousands of candidate queries by
+  the expected reduction of the posterior variance of ``ln N_opt(target)`` per FLOP, with a cost
+  floor of ``remaining FLOPs / remaining planned queries`` (:mod:`bayes_scaling.acquisition`), so
+  cheap runs are not free early on and the budget goes to the most informative affordable
+  queries, large ones included, as the planned queries run out.
 - ``isoflop-grid``: the fixed Chinchilla-style design most public solutions use, with its own
   power-law fits and recommendation (:mod:`bayes_scaling.isoflop_grid`).
 - ``random``: random valid queries until the budget is spent, then the Bayesian fit.
@@ -17,6 +20,7 @@ default the package's NUTS posterior, so tests can swap in a fake posterior.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +64,13 @@ class LoopConfig:
         The compute of the run to plan.
     strategy : {"active", "isoflop-grid", "random"}
     max_queries : int
-        Most paid queries.
+        Most paid queries: a safety bound, not the usual way to stop.
+    planned_queries : int
+        ``active`` paces its spending over this many queries (initial design included): the cost
+        floor of a pick is ``remaining FLOPs / (planned_queries - queries so far)``, the whole
+        remaining budget once the plan is used up.
+    leftover_fraction : float
+        ``active`` stops ("budget spent") once less than this fraction of the budget is left.
     stop_ci_width : float
         ``active`` stops once the 90% interval of ``ln N_opt(target)`` is narrower (0: never).
     num_initial : int
@@ -73,7 +83,8 @@ class LoopConfig:
         NUTS settings of the final fit that the recommendation and report use.
     candidates : CandidateConfig
     acquisition : AcquisitionConfig or None
-        None: a cost floor of ``budget_flops / max_queries``.
+        Static acquisition settings (None: :class:`AcquisitionConfig` defaults, no static floor;
+        the dynamic pacing floor always applies).
     fit_baseline_posterior : bool
         ``isoflop-grid`` also fits the Bayesian model to its runs (for the report).
     num_bootstrap : int
@@ -83,7 +94,9 @@ class LoopConfig:
     budget_flops: float = 2e18
     target_flops: float = 1e19
     strategy: str = "active"
-    max_queries: int = 60
+    max_queries: int = 120
+    planned_queries: int = 40
+    leftover_fraction: float = 0.02
     stop_ci_width: float = 0.0
     num_initial: int = 8
     queries_per_fit: int = 4
@@ -92,7 +105,7 @@ class LoopConfig:
     num_chains: int = 1
     final_num_warmup: int = 400
     final_num_samples: int = 400
-    final_num_chains: int = 2
+    final_num_chains: int = 4
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     acquisition: AcquisitionConfig | None = None
     fit_baseline_posterior: bool = True
@@ -105,8 +118,9 @@ class LoopConfig:
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("max_queries", "queries_per_fit", "num_warmup", "num_samples", "num_chains",
-                     "final_num_warmup", "final_num_samples", "final_num_chains", "num_bootstrap"):
+        for name in ("max_queries", "planned_queries", "queries_per_fit", "num_warmup",
+                     "num_samples", "num_chains", "final_num_warmup", "final_num_samples",
+                     "final_num_chains", "num_bootstrap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -116,12 +130,14 @@ class LoopConfig:
             raise ValueError(f"num_initial: expected an integer >= 2, got {self.num_initial!r}")
         if not (np.isfinite(self.stop_ci_width) and self.stop_ci_width >= 0):
             raise ValueError(f"stop_ci_width: expected a number >= 0, got {self.stop_ci_width!r}")
+        if not 0 <= self.leftover_fraction < 1:
+            raise ValueError(
+                f"leftover_fraction: expected a number in [0, 1), got {self.leftover_fraction!r}"
+            )
 
     def acquisition_config(self) -> AcquisitionConfig:
-        """Return the acquisition settings, defaulting the cost floor to budget / max_queries."""
-        if self.acquisition is not None:
-            return self.acquisition
-        return AcquisitionConfig(cost_floor=self.budget_flops / self.max_queries)
+        """Return the static acquisition settings (the pacing floor is applied per pick)."""
+        return self.acquisition if self.acquisition is not None else AcquisitionConfig()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +206,8 @@ class LoopResult:
         The configuration to train at the target (``recommend.Recommendation``).
     history : list of dict
         After every fit: ``flops_used``, ``n_runs``, ``n_opt_median``, ``n_opt_ci90``,
-        ``n_opt_ci90_ln_width``, ``loss_median``, ``loss_ci90``, ``loss_ci90_width``.
+        ``n_opt_ci90_ln_width``, ``g_var`` (posterior variance of ``ln N_opt``),
+        ``loss_median``, ``loss_ci90``, ``loss_ci90_width``.
     timings : dict of str to float
         Seconds spent in ``fit``, ``acquisition``, ``query`` and ``total``.
     flops_used : float
@@ -234,6 +251,7 @@ def _summary(posterior, target_flops: float, flops_used: float, n_runs: int) -> 
         "n_opt_median": float(np.exp(np.median(log_n))),
         "n_opt_ci90": [float(np.exp(lo)), float(np.exp(hi))],
         "n_opt_ci90_ln_width": float(hi - lo),
+        "g_var": float(np.var(log_n, ddof=1)),
         "loss_median": float(np.median(loss)),
         "loss_ci90": [float(loss_lo), float(loss_hi)],
         "loss_ci90_width": float(loss_hi - loss_lo),
@@ -280,6 +298,33 @@ def initial_design(rng_key, *, budget_flops: float, num_initial: int) -> list[Ru
         )
         spent += flops
     return design
+
+
+class _RerouteToDebug(logging.Filter):
+    """Drop warnings of a logger and log them again at DEBUG on this module's logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            logger.debug("in-loop fit: %s", record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _in_loop_diagnostics_at_debug():
+    """Demote the sampler's diagnostic warnings while an in-loop fit runs.
+
+    The in-loop fits are deliberately small (one chain, few draws): they only rank queries, so
+    "r_hat needs at least 2 chains" and low-ESS warnings after each of them are noise. The final
+    fit, which goes into the report, keeps its warnings.
+    """
+    inference_logger = logging.getLogger("bayes_scaling.inference")
+    reroute = _RerouteToDebug()
+    inference_logger.addFilter(reroute)
+    try:
+        yield
+    finally:
+        inference_logger.removeFilter(reroute)
 
 
 class _Runner:
@@ -339,8 +384,11 @@ class _Runner:
         obs = self.observations()
         features = backend.featurize([o.config for o in obs])
         loss = np.array([o.loss for o in obs], np.float64)
-        fit = backend.final_fit if final and backend.final_fit is not None else backend.fit
-        return self.clock.timed("fit", fit, rng_key, features, loss)
+        if final:
+            fit = backend.final_fit if backend.final_fit is not None else backend.fit
+            return self.clock.timed("fit", fit, rng_key, features, loss)
+        with _in_loop_diagnostics_at_debug():
+            return self.clock.timed("fit", backend.fit, rng_key, features, loss)
 
     def final_fit(self, rng_key, backend: ModelBackend, posterior, history: list[dict]):
         """Refit with the final settings (when the backend has them) and log the summary."""
@@ -391,17 +439,22 @@ def _active_steps(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any,
         if config.stop_ci_width and summary["n_opt_ci90_ln_width"] < config.stop_ci_width:
             return posterior, history, "interval narrower than stop width"
         if runner.n_queries >= config.max_queries:
-            return posterior, history, "query limit reached"
+            return posterior, history, "query limit reached (safety bound)"
         remaining = runner.remaining()
-        if remaining < min(TRAIN_FLOPS):
+        if remaining < max(min(TRAIN_FLOPS), config.leftover_fraction * runner.budget):
             return posterior, history, "budget spent"
         picks = runner.clock.timed(
             "acquisition", _acquire, key_cand, posterior, runner, backend, acq
         )
         if not picks:
-            return posterior, history, "no affordable informative query left"
-        for cfg, score, reduction in picks:
-            runner.query(cfg, reason=f"expected var reduction {reduction:.3g}", score=score)
+            return posterior, history, "no affordable query left"
+        for cfg, score, reduction, floor in picks:
+            runner.query(
+                cfg,
+                reason=f"expected var reduction {reduction:.3g} of {summary['g_var']:.3g}, "
+                f"priced at {max(cfg.train_flops, floor):.2g} FLOPs (floor {floor:.2g})",
+                score=score,
+            )
 
 
 def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: AcquisitionConfig):
@@ -427,11 +480,15 @@ def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: Ac
     g = np.log(np.asarray(posterior.optimum(config.target_flops).n_params, np.float64))
     costs = np.array([c.train_flops for c in candidates], np.float64)
     slots = min(config.queries_per_fit, config.max_queries - runner.n_queries)
-    picks, scores, reductions = select_batch(
-        g, mean, noise, costs, remaining_flops=remaining, batch_size=slots, config=acq
+    picks, scores, reductions, floors = select_batch(
+        g, mean, noise, costs, remaining_flops=remaining, batch_size=slots,
+        planned_queries_left=config.planned_queries - runner.n_queries, config=acq,
     )
     logger.debug("scored %d candidates; picked %s", len(candidates), picks)
-    return [(candidates[i], s, r) for i, s, r in zip(picks, scores, reductions, strict=True)]
+    return [
+        (candidates[i], s, r, f)
+        for i, s, r, f in zip(picks, scores, reductions, floors, strict=True)
+    ]
 
 
 def _run_random(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any, list, str]:

@@ -26,7 +26,7 @@ __all__ = ["register"]
 logger = logging.getLogger(__name__)
 
 _SAVED = ("api_url", "truth", "budget", "target", "strategy", "seed", "max_queries",
-          "stop_width", "num_warmup", "num_samples", "num_chains")
+          "planned_queries", "stop_width", "num_warmup", "num_samples", "num_chains")
 
 
 def register(subparsers) -> None:
@@ -49,9 +49,16 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None, help="output directory (default runs/<timestamp>)")
     parser.add_argument("--resume", default=None, metavar="DIR",
                         help="continue the interrupted run in DIR with its saved settings")
-    parser.add_argument("--max-queries", type=int, default=60, help="most paid queries")
+    parser.add_argument("--max-queries", type=int, default=120,
+                        help="safety bound on paid queries (default 120); the run normally "
+                        "stops when the budget is spent")
+    parser.add_argument("--planned-queries", type=int, default=40,
+                        help="active: pace spending over about this many queries: each query "
+                        "is priced at least remaining budget / remaining planned queries "
+                        "(default 40)")
     parser.add_argument("--stop-width", type=float, default=0.0,
-                        help="stop once the N_opt 90%% interval's ln-width is below this")
+                        help="stop once the N_opt 90%% interval's ln-width is below this "
+                        "(default 0: spend the budget)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     # Hidden: NUTS sizes for fast tests (both the loop's fits and the final fit).
     for name in ("--num-warmup", "--num-samples", "--num-chains"):
@@ -93,6 +100,7 @@ def _loop_config(settings: dict):
         return LoopConfig(
             budget_flops=float(settings["budget"]), target_flops=float(settings["target"]),
             strategy=settings["strategy"], max_queries=int(settings["max_queries"]),
+            planned_queries=int(settings.get("planned_queries") or 40),
             stop_ci_width=float(settings["stop_width"]), **nuts,
         )
     except ValueError as exc:
