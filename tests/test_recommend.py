@@ -26,7 +26,7 @@ def test_candidate_shapes_respect_grid_and_band():
 
 def test_recommend_matches_posterior_median_and_optima():
     posterior = FakePosterior(lr0=6e-4, bs256_offset=-0.01)
-    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, shape_rule="n_opt_median")
     n_median = np.median(posterior.optimum(1e19).n_params)
     assert abs(np.log(rec.non_embedding_params / n_median)) < 0.05
     assert rec.num_heads * 64 == rec.d_model
@@ -51,11 +51,18 @@ def test_recommend_without_lr_or_bs_terms_uses_defaults():
     assert 1e-4 < rec.learning_rate < 6e-4
 
 
-def test_expected_loss_rule_stays_inside_interval():
+def test_expected_loss_rule_is_default_and_minimises_posterior_mean_loss():
     posterior = FakePosterior(lr0=6e-4)
-    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, shape_rule="expected_loss")
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    assert rec.shape_rule == "expected_loss"
     low, high = np.quantile(posterior.optimum(1e19).n_params, [0.05, 0.95])
     assert low <= rec.non_embedding_params <= high
+    median_rule = recommend(jax.random.PRNGKey(0), posterior, 1e19, shape_rule="n_opt_median")
+
+    def mean_loss(r):
+        return float(np.mean(posterior.predict_mean(features_from_configs([r.config()]))))
+
+    assert mean_loss(rec) <= mean_loss(median_rule) + 1e-12
 
 
 def test_recommend_rejects_bad_input():
@@ -63,3 +70,18 @@ def test_recommend_rejects_bad_input():
         recommend(jax.random.PRNGKey(0), FakePosterior(), -1.0)
     with pytest.raises(InvalidConfigError, match="shape_rule"):
         recommend(jax.random.PRNGKey(0), FakePosterior(), 1e19, shape_rule="nope")
+
+
+@pytest.mark.slow
+def test_recommend_rules_experiment_smoke(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "recommend_rules.py"
+    spec = importlib.util.spec_from_file_location("recommend_rules", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "rules.md"
+    table = module.main(["--seeds", "1", "--warmup", "20", "--samples", "20", "--chains", "1",
+                         "--out", str(out)])
+    assert "| expected_loss |" in table and "| n_opt_median |" in table and out.exists()

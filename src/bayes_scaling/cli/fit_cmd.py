@@ -8,6 +8,7 @@ report.md, runs.csv, posterior.nc and the figures into the output folder.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -42,13 +43,23 @@ def register(subparsers) -> None:
                              "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")
     parser.add_argument("--budget", type=float, default=None,
                         help="budget to report (default: the FLOPs the runs used)")
-    parser.add_argument("--shape-rule", choices=("n_opt_median", "expected_loss"),
-                        default="n_opt_median", help="how the recommended shape is chosen")
+    parser.add_argument("--shape-rule", choices=("expected_loss", "n_opt_median"),
+                        default="expected_loss",
+                        help="how the recommended shape is chosen: lowest posterior-mean loss "
+                             "among sizes in the N_opt 90%% interval (default), or the size "
+                             "nearest the N_opt median at aspect ratio ~90")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.set_defaults(handler=_handle)
 
 
+def _quiet_libraries() -> None:
+    """Hide third-party INFO chatter (arviz's optional modules, JAX's TPU probe)."""
+    for name in ("arviz", "jax._src.xla_bridge"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _handle(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from bayes_scaling.inference import NutsConfig, fit_posterior
     from bayes_scaling.recommend import recommend
     from bayes_scaling.report import write_outputs
