@@ -4,7 +4,10 @@ Per seed: a random design of API-valid configurations over budgets 1e15-3e17 sum
 2e18 FLOPs (a third of the runs at learning rates 3-10x below their optimum), losses from the
 default truth with that seed's noise, one NUTS fit, and the 90% intervals of the posterior of
 ``N_opt`` (non-embedding parameters) and of the optimal loss at 1e19 against the truth's optimum
-(:func:`bayes_scaling.simulator.evaluation.true_optimum`).
+(:func:`bayes_scaling.simulator.evaluation.true_optimum`). The loss interval is given twice from
+the same fit: law only (``OptimumDraws.law_loss``: parameter uncertainty only, the package before
+the extrapolation discrepancy) and as predicted now (``OptimumDraws.loss``, with the discrepancy
+of :mod:`bayes_scaling.model`).
 
 Usage: ``python experiments/simulated_coverage.py [--seeds 10] [--warmup 500] [--samples 500]``
 """
@@ -80,6 +83,7 @@ def run_seed(seed: int, refitter: Refitter) -> dict:
     best = true_optimum(truth, TARGET)
     n_lo, n_med, n_hi = np.percentile(opt.n_params, [5, 50, 95])
     l_lo, l_med, l_hi = np.percentile(opt.loss, [5, 50, 95])
+    b_lo, b_hi = np.percentile(opt.law_loss, [5, 95])
     return {
         "seed": seed,
         "runs": len(configs),
@@ -95,6 +99,9 @@ def run_seed(seed: int, refitter: Refitter) -> dict:
         "loss_lo": l_lo,
         "loss_hi": l_hi,
         "loss_cover": bool(l_lo <= best.loss <= l_hi),
+        "law_lo": b_lo,
+        "law_hi": b_hi,
+        "law_cover": bool(b_lo <= best.loss <= b_hi),
         "r_hat": posterior.diagnostics.r_hat_max,
         "divergences": posterior.diagnostics.divergences,
         "seconds": seconds,
@@ -104,23 +111,29 @@ def run_seed(seed: int, refitter: Refitter) -> dict:
 def format_table(rows: list[dict]) -> str:
     lines = [
         "| seed | runs | FLOPs | true N_opt | median | 90% interval | covers | ln width "
-        "| true loss | median | 90% interval | covers | r_hat | div | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| true loss | median | law-only 90% | covers | 90% interval | covers | r_hat | div "
+        "| fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['seed']} | {r['runs']} | {r['flops']:.2e} | {r['n_true']:.3e} | "
             f"{r['n_med']:.3e} | [{r['n_lo']:.2e}, {r['n_hi']:.2e}] | {r['n_cover']} | "
             f"{r['width']:.2f} | {r['loss_true']:.3f} | {r['loss_med']:.3f} | "
+            f"[{r['law_lo']:.3f}, {r['law_hi']:.3f}] | {r['law_cover']} | "
             f"[{r['loss_lo']:.3f}, {r['loss_hi']:.3f}] | {r['loss_cover']} | "
             f"{r['r_hat']:.3f} | {r['divergences']} | {r['seconds']:.1f} |"
         )
     n_cov = sum(r["n_cover"] for r in rows)
     l_cov = sum(r["loss_cover"] for r in rows)
+    b_cov = sum(r["law_cover"] for r in rows)
     lines.append("")
     lines.append(
-        f"N_opt(1e19) 90% coverage: {n_cov}/{len(rows)}; loss coverage: {l_cov}/{len(rows)}; "
-        f"median ln-width of the N_opt interval: {np.median([r['width'] for r in rows]):.2f}"
+        f"N_opt(1e19) 90% coverage: {n_cov}/{len(rows)}; loss coverage: {l_cov}/{len(rows)} "
+        f"(law only: {b_cov}/{len(rows)}); median ln-width of the N_opt interval: "
+        f"{np.median([r['width'] for r in rows]):.2f}; median width of the loss interval: "
+        f"{np.median([r['loss_hi'] - r['loss_lo'] for r in rows]):.3f} (law only: "
+        f"{np.median([r['law_hi'] - r['law_lo'] for r in rows]):.3f})"
     )
     return "\n".join(lines)
 

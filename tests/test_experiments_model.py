@@ -26,7 +26,8 @@ def test_extrapolation_check_smoke(shared_data, tmp_path):
     out = tmp_path / "extra.md"
     table = _load("extrapolation_check").main(["--data", str(shared_data), "--warmup", "20",
                                                "--samples", "20", "--out", str(out)])
-    assert "Chinchilla" in table and out.exists()
+    assert "Chinchilla" in table and "Gadre" in table and "with discrepancy" in table
+    assert out.exists()
 
 
 @pytest.mark.slow

@@ -10,6 +10,12 @@ Conventions of :class:`Posterior`: ``N`` is the non-embedding parameter count of
 ``alpha``, ``beta`` from :meth:`Posterior.law_params` are in the model's internal units: for
 generic rows the source's ``N`` and ``D``; for API rows the embedding-aware ``N_eff`` and the
 learned token convention of :mod:`bayes_scaling.model`.
+
+Predictions beyond the data carry the extrapolation discrepancy of :mod:`bayes_scaling.model`
+(zero inside the data's range): :meth:`Posterior.sample_predictive`, :meth:`Posterior.predictive_sd`
+and ``OptimumDraws.loss`` include it; :meth:`Posterior.predict_mean` (the law's mean),
+:meth:`Posterior.noise_sd` (the noise of one new observation, which acquisition needs) and
+``OptimumDraws.law_loss`` do not.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ from bayes_scaling.model import (
     LR_REF_PARAMS,
     NUISANCE_LATENT,
     NUISANCE_SITES,
+    DataRange,
     ModelData,
     PriorConfig,
     block_and_embedding_params,
+    extrapolation_distance,
     make_model_data,
     mean_loss,
+    sample_discrepancy,
     scaling_model,
 )
 
@@ -143,9 +152,13 @@ class Diagnostics:
 class OptimumDraws:
     """Per-draw compute-optimal allocation at one compute, each of shape ``(S,)``.
 
-    ``n_params`` are non-embedding parameters, ``n_tokens = flops / (6 n_params)``, ``loss`` the
-    model's mean loss there. ``d_model``, ``num_layers``, ``batch_size`` and ``learning_rate`` are
-    the argmin shape and settings for API-trained posteriors (NaN for generic ones).
+    ``n_params`` are non-embedding parameters, ``n_tokens = flops / (6 n_params)``. ``loss`` is
+    the predicted mean loss there: the law's value times the extrapolation discrepancy
+    ``exp(tau_x sqrt(u) z_x)`` of each draw (``u`` the distance beyond the fitted data, so equal to
+    ``law_loss`` inside the data); present this one as the prediction. ``law_loss`` is the plain
+    law's minimum (what the argmin minimised). ``d_model``, ``num_layers``, ``batch_size`` and
+    ``learning_rate`` are the argmin shape and settings for API-trained posteriors (None for
+    generic ones).
     """
 
     n_params: np.ndarray
@@ -155,6 +168,7 @@ class OptimumDraws:
     num_layers: np.ndarray | None = None
     batch_size: np.ndarray | None = None
     learning_rate: np.ndarray | None = None
+    law_loss: np.ndarray | None = None
 
 
 def _site_names(nuisance: bool) -> tuple[str, ...]:
@@ -211,12 +225,16 @@ class Posterior:
     Attributes
     ----------
     draws : dict[str, np.ndarray]
-        Every latent site and ``E``, ``A``, ``B``, each of shape ``(S,)`` (chains flattened).
+        Every latent site, ``E``, ``A``, ``B`` and the discrepancy's prior draws ``tau_x``,
+        ``z_x``, each of shape ``(S,)`` (chains flattened).
     idata : arviz.InferenceData
     diagnostics : Diagnostics
     prior : PriorConfig
     nuisance : bool
         Whether the API nuisance terms were fitted (any API row in the data).
+    data_range : DataRange or None
+        The fitted runs' edge, from which extrapolation distances are measured (None, or no
+        ``tau_x`` draws: no discrepancy).
     param_count : str
         ``"non_embedding"``: every ``n_params`` in and out is a non-embedding count.
     """
@@ -226,6 +244,7 @@ class Posterior:
     diagnostics: Diagnostics
     prior: PriorConfig
     nuisance: bool
+    data_range: DataRange | None = None
     param_count: str = "non_embedding"
 
     @property
@@ -252,17 +271,62 @@ class Posterior:
         """Return the standard deviation of an observed loss around the mean, shape ``(S, M)``.
 
         The likelihood is Student-t on ``ln loss``; in loss units this is
-        ``mean * sigma * sqrt(nu / (nu - 2))`` to first order (``nu = prior.student_df``).
+        ``mean * sigma * sqrt(nu / (nu - 2))`` to first order (``nu = prior.student_df``). This is
+        the noise of one new observation given the law, without the extrapolation discrepancy
+        (that is an error of the law, shared by nearby runs, not noise a new run averages out);
+        see :meth:`predictive_sd` for the total.
         """
         mean = self.predict_mean(features)
         nu = self.prior.student_df
         return mean * self.draws["sigma"][:, None] * np.sqrt(nu / (nu - 2.0))
 
+    def extrapolation_distance(self, features: RunFeatures) -> np.ndarray:
+        """Distance ``u`` (nats) of each run beyond the fitted data, shape ``(M,)``; 0 inside."""
+        if self.data_range is None:
+            return np.zeros(len(features))
+        return extrapolation_distance(
+            self.data_range, features.n_params, features.n_tokens, features.flops
+        )
+
+    def _discrepancy(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-draw ``tau_x`` and ``z_x`` (zeros where the posterior has no discrepancy)."""
+        tau, z = self.draws.get("tau_x"), self.draws.get("z_x")
+        if tau is None or z is None or self.data_range is None:
+            zeros = np.zeros(self.num_draws)
+            return zeros, zeros
+        return np.asarray(tau), np.asarray(z)
+
+    def discrepancy_sd(self, features: RunFeatures) -> np.ndarray:
+        """Return the extrapolation discrepancy's sd in loss units, shape ``(S, M)``.
+
+        ``mean * tau_x * sqrt(u)`` per draw (first order in the log-discrepancy), zero inside the
+        data's range.
+        """
+        tau, _ = self._discrepancy()
+        u = self.extrapolation_distance(features)
+        return self.predict_mean(features) * tau[:, None] * np.sqrt(u)[None, :]
+
+    def predictive_sd(self, features: RunFeatures) -> np.ndarray:
+        """Total predictive sd of an observed loss given each draw's law, shape ``(S, M)``.
+
+        ``sqrt(noise_sd^2 + discrepancy_sd^2)``; the spread of :meth:`sample_predictive` across
+        draws adds the parameter uncertainty on top.
+        """
+        return np.hypot(self.noise_sd(features), self.discrepancy_sd(features))
+
     def sample_predictive(self, rng_key, features: RunFeatures) -> np.ndarray:
-        """Posterior predictive draws of observed losses, shape ``(S, M)``."""
+        """Posterior predictive draws of observed losses, shape ``(S, M)``.
+
+        Each draw's law mean times its extrapolation discrepancy ``exp(tau_x sqrt(u) z_x)`` (one
+        ``z_x`` per draw, shared by the runs of that draw: the law's error is systematic) times
+        Student-t noise on ``ln loss`` drawn with ``rng_key``.
+        """
         mean = self.predict_mean(features)
-        t = jax.random.t(rng_key, self.prior.student_df, shape=mean.shape)
-        return mean * np.exp(self.draws["sigma"][:, None] * np.asarray(t))
+        tau, z = self._discrepancy()
+        u = self.extrapolation_distance(features)
+        t = np.asarray(jax.random.t(rng_key, self.prior.student_df, shape=mean.shape))
+        log_factor = (tau * z)[:, None] * np.sqrt(u)[None, :] + self.draws["sigma"][:, None] * t
+        return mean * np.exp(log_factor)
 
     def law_params(self) -> LawParams:
         """``E, A, B, alpha, beta`` draws (each ``(S,)``), in the model's internal N and D."""
@@ -292,24 +356,39 @@ class Posterior:
         if not self.nuisance:
             n, tokens = optimal_allocation(self.law_params(), flops)
             n, tokens = np.asarray(n), np.asarray(tokens)
-            loss = np.asarray(
+            law_loss = np.asarray(
                 self.draws["E"] + self.draws["A"] * n ** -self.draws["alpha"]
                 + self.draws["B"] * tokens ** -self.draws["beta"]
             )
-            return OptimumDraws(n_params=n, n_tokens=tokens, loss=loss)
-        loss, d, n_layers, bs, lr = (
+            return OptimumDraws(
+                n_params=n,
+                n_tokens=tokens,
+                loss=law_loss * self._optimum_factor(n, tokens, flops),
+                law_loss=law_loss,
+            )
+        law_loss, d, n_layers, bs, lr = (
             np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops), prior=self.prior)
         )
         n = n_layers * (12.0 * d**2 + 7.0 * d) + d + 32000.0 * d
+        tokens = flops / (6.0 * n)
         return OptimumDraws(
             n_params=n,
-            n_tokens=flops / (6.0 * n),
-            loss=loss,
+            n_tokens=tokens,
+            loss=law_loss * self._optimum_factor(n, tokens, flops),
             d_model=d,
             num_layers=n_layers,
             batch_size=bs,
             learning_rate=lr,
+            law_loss=law_loss,
         )
+
+    def _optimum_factor(self, n, tokens, flops) -> np.ndarray:
+        """``exp(tau_x sqrt(u) z_x)`` at each draw's own optimum ``(n, tokens)``, shape ``(S,)``."""
+        tau, z = self._discrepancy()
+        if self.data_range is None:
+            return np.ones(self.num_draws)
+        u = extrapolation_distance(self.data_range, n, tokens, np.full(np.shape(n), flops))
+        return np.exp(tau * z * np.sqrt(u))
 
 
 def _capacity(m: int, minimum: int) -> int:
@@ -470,13 +549,24 @@ class Refitter:
         sites = _site_names(nuisance)
         latent = _latent_names(nuisance)
         grouped = {k: samples[k] for k in dict.fromkeys(latent + sites + ("E", "A", "B"))}
+        # The discrepancy's prior draws (the data cannot inform them): one (tau, z) per draw.
+        grouped.update({
+            k: v.reshape(chains, -1) for k, v in sample_discrepancy(
+                jax.random.fold_in(rng_key, 7), self.prior, chains * self.nuts.num_samples
+            ).items()
+        })
         idata = az.from_dict(posterior=grouped)
         diagnostics = _diagnose(idata, latent, divergences, self.nuts)
         for message in diagnostics.warnings:
             logger.warning(message)
         draws = {k: v.reshape(-1) for k, v in grouped.items()}
         return Posterior(
-            draws=draws, idata=idata, diagnostics=diagnostics, prior=self.prior, nuisance=nuisance
+            draws=draws,
+            idata=idata,
+            diagnostics=diagnostics,
+            prior=self.prior,
+            nuisance=nuisance,
+            data_range=DataRange.from_features(features),
         )
 
 
