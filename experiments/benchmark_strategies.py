@@ -4,15 +4,18 @@ Five truths that differ from the default (E, A, B, alpha, beta, eta0, a_eta, ome
 within plausible ranges) x seeds; every strategy gets the same budget. Scores: regret at the
 target vs ``simulator.evaluation.true_optimum``, N error, loss error and whether the predicted
 loss's 90% interval covers the recommendation's true mean loss. Prints the table and the medians
-and writes experiments/results/benchmark_strategies.md (or --out).
+and writes experiments/results/benchmark_strategies.md (or --out). Every finished run is
+appended to a JSON-lines file (--rows, default experiments/out/benchmark_rows.jsonl), and
+``--resume`` skips the runs already there, so an interrupted benchmark continues.
 
-    python experiments/benchmark_strategies.py            # full (long on 2 cores)
+    python experiments/benchmark_strategies.py            # full (about 30 min on 2 cores)
     python experiments/benchmark_strategies.py --tiny     # smoke test settings
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -37,6 +40,14 @@ TRUTHS = {
 }
 
 
+# Full settings: the package defaults (planned 40 queries, budget spent) except cheaper
+# in-loop fits (they only rank queries) and a smaller final fit, so that 30 runs fit in about
+# half an hour on 2 shared cores.
+FULL_SETTINGS = dict(budget_flops=2e18, num_warmup=120, num_samples=120, queries_per_fit=5,
+                     final_num_warmup=400, final_num_samples=500, final_num_chains=4,
+                     fit_baseline_posterior=False)
+
+
 def run_one(truth: Truth, strategy: str, seed: int, config_kwargs: dict) -> dict:
     config = LoopConfig(strategy=strategy, **config_kwargs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,29 +60,39 @@ def run_one(truth: Truth, strategy: str, seed: int, config_kwargs: dict) -> dict
             oracle.close()
         seconds = time.perf_counter() - start
     scores = evaluate_recommendation(truth, result.recommendation, config.target_flops)
+    predicted = np.asarray(result.recommendation.predicted_loss, np.float64)
+    lo, median, hi = np.quantile(predicted, [0.05, 0.5, 0.95])
     return {
         "strategy": strategy,
         "seed": seed,
         "n_runs": len(result.observations),
         "flops_used": result.flops_used,
+        "largest_run": max(o.config.train_flops for o in result.observations),
         "budget": config.budget_flops,
+        "stop_reason": result.stop_reason,
         "seconds": seconds,
+        "true_loss": scores["true_loss_of_recommended"],
+        "predicted_median": float(median),
+        "predicted_ci90": [float(lo), float(hi)],
         **{k: scores[k] for k in ("regret", "n_error", "loss_error", "ci90_covers_true_loss")},
     }
 
 
 def render(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| truth | strategy | seed | runs | FLOPs used | regret | N error | "
-             "loss error | ci90 covers | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [header, "", "| truth | strategy | seed | runs | FLOPs used | largest run | regret | "
+             "N error | true loss | predicted [ci90] | loss error | ci90 covers | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        lo, hi = r["predicted_ci90"]
         lines.append(
             f"| {r['truth']} | {r['strategy']} | {r['seed']} | {r['n_runs']} | "
-            f"{r['flops_used']:.3g} | {r['regret']:.4f} | {r['n_error']:.3f} | "
-            f"{r['loss_error']:.3f} | {'yes' if r['ci90_covers_true_loss'] else 'no'} | "
-            f"{r['seconds']:.0f} |"
+            f"{r['flops_used']:.3g} | {r['largest_run']:.0e} | {r['regret']:.4f} | "
+            f"{r['n_error']:.3f} | {r['true_loss']:.3f} | {r['predicted_median']:.3f} "
+            f"[{lo:.3f}, {hi:.3f}] | {r['loss_error']:.3f} | "
+            f"{'yes' if r['ci90_covers_true_loss'] else 'no'} | {r['seconds']:.0f} |"
         )
     lines += ["", "| strategy | median regret | median N error | median loss error | "
-              "ci90 coverage |", "|---|---|---|---|---|"]
+              "median ci90 width | ci90 coverage |", "|---|---|---|---|---|---|"]
     for strategy in STRATEGIES:
         sub = [r for r in rows if r["strategy"] == strategy]
         if not sub:
@@ -80,7 +101,9 @@ def render(rows: list[dict], header: str) -> str:
         lines.append(
             f"| {strategy} | {np.median([r['regret'] for r in sub]):.4f} | "
             f"{np.median([r['n_error'] for r in sub]):.3f} | "
-            f"{np.median([r['loss_error'] for r in sub]):.3f} | {covered}/{len(sub)} |"
+            f"{np.median([r['loss_error'] for r in sub]):.3f} | "
+            f"{np.median([r['predicted_ci90'][1] - r['predicted_ci90'][0] for r in sub]):.3f} | "
+            f"{covered}/{len(sub)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -92,24 +115,41 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--out", default="experiments/results/benchmark_strategies.md")
+    parser.add_argument("--rows", default="experiments/out/benchmark_rows.jsonl",
+                        help="JSON-lines file of finished runs (appended to)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip the runs already in --rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.tiny:
-        kwargs = dict(budget_flops=2e17, max_queries=8, num_initial=4, num_warmup=10,
-                      num_samples=10, final_num_warmup=10, final_num_samples=10,
+        kwargs = dict(budget_flops=2e17, max_queries=8, planned_queries=8, num_initial=4,
+                      num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
                       final_num_chains=1, fit_baseline_posterior=False, num_bootstrap=50)
     else:
-        kwargs = dict(budget_flops=2e18, max_queries=48, num_warmup=120, num_samples=120,
-                      final_num_warmup=300, final_num_samples=300, final_num_chains=2,
-                      fit_baseline_posterior=False)
+        kwargs = FULL_SETTINGS
+    rows_path = Path(args.rows)
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if args.resume and rows_path.is_file():
+        for line in rows_path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["truth"], row["seed"], row["strategy"])] = row
+    elif rows_path.is_file():
+        rows_path.unlink()
     rows = []
     for name, values in list(TRUTHS.items())[: args.truths]:
         truth = Truth.from_mapping(values)
         for seed in range(args.seeds):
             for strategy in args.strategies:
-                row = {"truth": name, **run_one(truth, strategy, seed, kwargs)}
+                row = done.get((name, seed, strategy))
+                if row is None:
+                    row = {"truth": name, **run_one(truth, strategy, seed, kwargs)}
+                    with rows_path.open("a") as handle:
+                        handle.write(json.dumps(row) + "\n")
                 print(f"{name} seed {seed} {strategy}: regret {row['regret']:.4f}, N error "
-                      f"{row['n_error']:.3f}, covers {row['ci90_covers_true_loss']}", flush=True)
+                      f"{row['n_error']:.3f}, covers {row['ci90_covers_true_loss']}, "
+                      f"{row['n_runs']} runs, {row['flops_used']:.3g} FLOPs, "
+                      f"{row['seconds']:.0f} s", flush=True)
                 if row["flops_used"] > row["budget"]:
                     raise SystemExit(f"{strategy} overspent: {row['flops_used']}")
                 rows.append(row)

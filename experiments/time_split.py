@@ -28,8 +28,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     kwargs = {}
     if args.tiny:
-        kwargs = dict(budget_flops=2e17, max_queries=6, num_initial=4, num_warmup=10,
-                      num_samples=10, final_num_warmup=10, final_num_samples=10,
+        kwargs = dict(budget_flops=2e17, max_queries=6, planned_queries=6, num_initial=4,
+                      num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
                       final_num_chains=1)
     config = LoopConfig(**kwargs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,10 +43,20 @@ def main(argv=None) -> int:
     lines = [
         f"# Time split of an active run ({'tiny' if args.tiny else 'default'} settings)", "",
         f"{len(result.observations)} runs, {result.flops_used:.3g} FLOPs, "
-        f"{len(result.history)} fits, stop: {result.stop_reason}", "",
+        f"{len(result.history)} fits, stop: {result.stop_reason}; largest run "
+        f"{max(o.config.train_flops for o in result.observations):.0e} FLOPs", "",
+        f"Settings: budget {config.budget_flops:.3g}, target {config.target_flops:.3g}, planned "
+        f"queries {config.planned_queries}, queries per refit {config.queries_per_fit}, in-loop "
+        f"NUTS {config.num_chains} x ({config.num_warmup} + {config.num_samples}), final NUTS "
+        f"{config.final_num_chains} x ({config.final_num_warmup} + {config.final_num_samples}); "
+        f"final r-hat max {result.posterior.diagnostics.r_hat_max:.3f}. The machine's 2 cores "
+        "were shared with other jobs, so the seconds are upper bounds.", "",
         "| part | seconds | share |", "|---|---|---|",
     ]
-    for part in ("fit", "acquisition", "query"):
+    in_loop = t["fit"] - t["final_fit"]
+    lines.append(f"| in-loop fits | {in_loop:.1f} | {in_loop / t['total']:.0%} |")
+    lines.append(f"| final fit | {t['final_fit']:.1f} | {t['final_fit'] / t['total']:.0%} |")
+    for part in ("acquisition", "query"):
         lines.append(f"| {part} | {t[part]:.1f} | {t[part] / t['total']:.0%} |")
     other = t["total"] - t["fit"] - t["acquisition"] - t["query"]
     lines += [f"| other (recommendation, bookkeeping) | {other:.1f} | {other / t['total']:.0%} |",
