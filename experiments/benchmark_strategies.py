@@ -117,6 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="experiments/results/benchmark_strategies.md")
     parser.add_argument("--rows", default="experiments/out/benchmark_rows.jsonl",
                         help="JSON-lines file of finished runs (appended to)")
+    parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
     parser.add_argument("--resume", action="store_true",
                         help="skip the runs already in --rows")
     args = parser.parse_args(argv)
@@ -156,6 +157,8 @@ def main(argv=None) -> int:
     header = (f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})"
               f"\n\nSettings: {kwargs}; target 1e19; truths: "
               + "; ".join(f"{k}={v}" for k, v in list(TRUTHS.items())[: args.truths]))
+    if args.note:
+        header += f"\n\n{args.note}"
     text = render(rows, header)
     print(text)
     out = Path(args.out)
