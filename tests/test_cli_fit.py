@@ -25,8 +25,14 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
     assert np.isclose(rec["tokens"] * 6 * rec["non_embedding_params"], 1e19)
     lo, hi = rec["predicted_loss"]["ci90"]
     assert lo <= rec["predicted_loss"]["median"] <= hi
-    for name in ("report.md", "runs.csv", "posterior.nc", "n_opt.png", "posterior_pairs.png"):
+    for name in ("report.md", "runs.csv", "posterior.nc", "n_opt.png", "posterior_pairs.png",
+                 "ppc.png", "isoflops_predictive.png"):
         assert (out / name).exists()
+    assert report["shape_rule"] == "expected_loss"
+    assert report["law_units"].startswith("internal")
+    assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
+    md = (out / "report.md").read_text()
+    assert "internal" in md and "lr* exponent" in md
     printed = capsys.readouterr().out
     assert "WARNING: MCMC diagnostics" in printed  # 20 draws cannot pass r-hat / ESS checks
     assert str(out) in printed

@@ -21,6 +21,7 @@ first object of the list is row 1.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -142,11 +143,11 @@ def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
     if all(col in columns for col in API_COLUMNS):
-        return _api_runs(name, numbered)
+        return _with_source(_api_runs(name, numbered), source)
     resolved = {key: next((a for a in names if a in columns), None) for key, names in
                 _ALIASES.items()}
     if resolved["n_params"] and resolved["loss"] and (resolved["n_tokens"] or resolved["flops"]):
-        return _generic_runs(name, numbered, resolved)
+        return _with_source(_generic_runs(name, numbered, resolved), source)
     missing_api = [col for col in API_COLUMNS if col not in columns]
     raise DataFormatError(
         f"{name}: row 1, column '{missing_api[0]}': missing; expected the API's columns "
@@ -205,6 +206,14 @@ def _read_json_rows(path: Path) -> list[dict[str, Any]]:
         if not isinstance(row, Mapping):
             raise DataFormatError(f"{path}: row {i}: expected an object, got {row!r}")
     return [dict(row) for row in payload]
+
+
+def _with_source(runs: RunsData, source: str | None) -> RunsData:
+    if source is None:
+        return runs
+    return dataclasses.replace(
+        runs, description=f"{runs.description}; only rows whose source contains {source!r}"
+    )
 
 
 def _filter_source(name, numbered, source):

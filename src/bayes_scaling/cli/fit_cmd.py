@@ -109,7 +109,13 @@ def _summary(report) -> str:
     diag = report["diagnostics"]
     bad = report.get("diagnostic_warnings", [])
     if bad:
-        lines.append(f"WARNING: MCMC diagnostics are poor (r_hat_max={diag['r_hat_max']}, "
-                     f"ess_bulk_min={diag['ess_bulk_min']}, divergences={diag['divergences']}):")
+        lines.append("WARNING: MCMC diagnostics are poor "
+                     f"(r_hat_max={_num(diag['r_hat_max'], '.3f')}"
+                     f", ess_bulk_min={_num(diag['ess_bulk_min'], '.0f')}, "
+                     f"divergences={diag['divergences']}):")
         lines += [f"  - {w}" for w in bad]
     return "\n".join(lines)
+
+
+def _num(value, fmt: str) -> str:
+    return "n/a" if value is None else format(float(value), fmt)
