@@ -62,7 +62,8 @@ def test_expected_loss_rule_is_default_and_minimises_posterior_mean_loss():
     def mean_loss(r):
         return float(np.mean(posterior.predict_mean(features_from_configs([r.config()]))))
 
-    assert mean_loss(rec) <= mean_loss(median_rule) + 1e-12
+    assert mean_loss(rec) <= mean_loss(median_rule) + 1e-4  # ties within 1e-4 nats go to AR ~90
+    assert 45 <= rec.aspect_ratio <= 180
 
 
 def test_recommend_rejects_bad_input():

@@ -10,7 +10,8 @@ of its best. Two rules are offered:
   ``N_opt``, the one with the lowest posterior-mean predicted loss at the target, each at its
   posterior median optimal learning rate and batch size 128 (uses ``posterior.predict_mean``).
   It is the Bayes decision when the utility is the run's loss (minimise its expected value),
-  and it lets the model's shape and learning-rate terms pick the aspect ratio.
+  and it lets the model's shape and learning-rate terms pick the aspect ratio; among shapes
+  within 1e-4 nats of the best (a law without shape terms), the aspect ratio nearest 90 wins.
 - ``"n_opt_median"``: the shape whose non-embedding count is closest (in log) to the posterior
   median of ``N_opt(target)``; among shapes within 1% of that count, the one whose aspect ratio
   is closest to the band's geometric centre (about 90). This needs nothing but
@@ -58,6 +59,7 @@ NUM_LAYERS_MAX = 128
 ASPECT_RATIO_BAND = (32.0, 256.0)
 LEARNING_RATE_CLIP = (1e-5, 1e-2)
 _SHAPE_RULES = ("n_opt_median", "expected_loss")
+_TIE_LOSS = 1e-4  # nats: shapes this close in posterior-mean loss count as equally good
 # Brown et al. 2020, table 2.1: (parameters, learning rate) of the GPT-3 family.
 _GPT3_LR = np.array(
     [
@@ -259,7 +261,11 @@ def recommend(
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops)
                    for i, lr in zip(inside, lrs, strict=True)]
         mean_loss = padded_call(posterior.predict_mean, _features(configs)).mean(axis=0)
-        best = int(inside[int(np.argmin(mean_loss))])
+        # near-ties (within _TIE_LOSS nats; e.g. a law with no shape term): aspect ratio ~90
+        tied = mean_loss <= mean_loss.min() + _TIE_LOSS
+        centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
+        ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
+        best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
     d_best, l_best = int(d_model[best]), int(num_layers[best])
 
     scored = []
