@@ -31,7 +31,7 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_generic
-from bayes_scaling.inference import NutsConfig, fit_posterior
+from bayes_scaling.inference import NutsConfig, Refitter
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -69,8 +69,9 @@ def load_gadre(data_dir: Path, dataset: str):
     return n, d, loss, n > 1e9
 
 
-def check(name, n, d, loss, held, nuts, key):
-    post = fit_posterior(key, features_from_generic(n[~held], d[~held]), loss[~held], nuts=nuts)
+def check(name, n, d, loss, held, refitter, key):
+    refitter.reset()  # independent fits; compiled samplers are shared between same-size fits
+    post = refitter.fit(key, features_from_generic(n[~held], d[~held]), loss[~held])
     features = features_from_generic(n[held], d[held])
     u = post.extrapolation_distance(features)
     row = {
@@ -103,16 +104,18 @@ def main(argv=None) -> str:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--out", type=Path, default=RESULTS / "extrapolation_check.md")
     args = parser.parse_args(argv)
-    nuts = NutsConfig(num_warmup=args.warmup, num_samples=args.samples, num_chains=2)
+    refitter = Refitter(nuts=NutsConfig(num_warmup=args.warmup, num_samples=args.samples,
+                                        num_chains=2))
     rows = [
-        check("Li et al. 2025 (min over lr)", *load_li(args.data), nuts, jax.random.key(0)),
-        check("Chinchilla (Epoch digitisation)", *load_chinchilla(args.data), nuts,
+        check("Li et al. 2025 (min over lr)", *load_li(args.data), refitter, jax.random.key(0)),
+        check("Chinchilla (Epoch digitisation)", *load_chinchilla(args.data), refitter,
               jax.random.key(1)),
     ]
     for i, (dataset, label) in enumerate(
         (("c4_original", "C4"), ("rpj", "RedPajama"), ("rw_original", "RefinedWeb"))
     ):
-        rows.append(check(f"Gadre et al. 2024 ({label})", *load_gadre(args.data, dataset), nuts,
+        rows.append(check(f"Gadre et al. 2024 ({label})", *load_gadre(args.data, dataset),
+                          refitter,
                           jax.random.key(2 + i)))
     lines = [
         "# Extrapolation to held-out larger models (90% posterior predictive intervals)",

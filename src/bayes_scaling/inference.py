@@ -123,8 +123,15 @@ class NutsConfig:
 
     @classmethod
     def for_report(cls) -> NutsConfig:
-        """Return settings for final numbers: 4 chains, 1000 warmup, 1000 draws each."""
-        return cls(num_warmup=1000, num_samples=1000, num_chains=4)
+        """Return settings for final numbers: 4 chains, 500 warmup, 1000 draws each.
+
+        On the simulated designs of ``experiments/simulated_coverage.py`` (46 API runs) these
+        gave r-hat 1.0035-1.0053 and bulk ESS >= 600 on every latent site (4 seeds), where
+        4 x 400/400 gave 1.008-1.018 and 2 x 500/500 1.007-1.025 (``lam``, ``omega``, ``l0``,
+        ``k_c`` mix slowest). Sampling takes ~8 s on one core; a fresh Refitter adds one
+        compilation of the sampler (~20-45 s depending on load).
+        """
+        return cls(num_warmup=500, num_samples=1000, num_chains=4)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -448,6 +455,14 @@ class Refitter:
         self._programs: dict[tuple[int, bool], tuple] = {}
         self._last_z: dict[bool, dict] = {}
         self.last_fit_seconds = float("nan")
+
+    def reset(self) -> None:
+        """Forget the warm starts; keep the compiled programs.
+
+        The next fit starts from the prior median, as a fresh Refitter's would: use it to fit
+        unrelated data sets with one Refitter without recompiling.
+        """
+        self._last_z.clear()
 
     def _program(self, rng_key, capacity: int, nuisance: bool, data, loss):
         key = (capacity, nuisance)
