@@ -81,9 +81,10 @@ class LoopConfig:
     num_warmup, num_samples, num_chains : int
         NUTS settings of the fits inside the loop (cheap: they only rank queries).
     final_num_warmup, final_num_samples, final_num_chains : int
-        NUTS settings of the final fit that the recommendation and report use (4 chains of 800
-        draws: on a default run's 44 runs, 2 x 400 gave r-hat 1.010-1.017 and 4 x 400 up to
-        1.016, 4 x 800 gave 1.003-1.007, in about 35 s on one loaded core).
+        NUTS settings of the final fit that the recommendation and report use:
+        ``NutsConfig.for_report()``'s 4 chains x (500 + 1000). On a default run's 44 runs,
+        2 x (400 + 400) gave r-hat 1.010-1.017, 4 x (400 + 400) up to 1.016 and 4 x (400 + 800)
+        1.003-1.013; most of the final fit's time is compiling the sampler, not sampling.
     candidates : CandidateConfig
     acquisition : AcquisitionConfig or None
         Static acquisition settings (None: :class:`AcquisitionConfig` defaults, no static floor;
@@ -106,8 +107,8 @@ class LoopConfig:
     num_warmup: int = 150
     num_samples: int = 150
     num_chains: int = 1
-    final_num_warmup: int = 400
-    final_num_samples: int = 800
+    final_num_warmup: int = 500
+    final_num_samples: int = 1000
     final_num_chains: int = 4
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     acquisition: AcquisitionConfig | None = None
