@@ -5,7 +5,7 @@ within plausible ranges) x seeds; every strategy gets the same budget. Scores: r
 target vs ``simulator.evaluation.true_optimum``, N error, loss error and whether the predicted
 loss's 90% interval covers the recommendation's true mean loss. Prints the table and the medians
 and writes experiments/results/benchmark_strategies.md (or --out). Every finished run is
-appended to a JSON-lines file (--rows, default experiments/out/benchmark_rows.jsonl), and
+appended to a JSON-lines file (--rows, default beside --out: ``<stem>.rows.jsonl``), and
 ``--resume`` skips the runs already there, so an interrupted benchmark continues.
 
     python experiments/benchmark_strategies.py            # full (about 30 min on 2 cores)
@@ -40,11 +40,10 @@ TRUTHS = {
 }
 
 
-# Full settings: the package defaults (planned 40 queries, budget spent) except cheaper
-# in-loop fits (they only rank queries) and a smaller final fit, so that 30 runs fit in about
-# half an hour on 2 shared cores.
+# Full settings: the package defaults (planned 40 queries, budget spent, final fit 4 x (500 +
+# 1000)) except cheaper in-loop fits (they only rank queries: 120 + 120 draws, 5 queries per
+# refit), so that 30 runs fit in about half an hour on 2 shared cores.
 FULL_SETTINGS = dict(budget_flops=2e18, num_warmup=120, num_samples=120, queries_per_fit=5,
-                     final_num_warmup=400, final_num_samples=500, final_num_chains=4,
                      fit_baseline_posterior=False)
 
 
@@ -115,8 +114,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--out", default="experiments/results/benchmark_strategies.md")
-    parser.add_argument("--rows", default="experiments/out/benchmark_rows.jsonl",
-                        help="JSON-lines file of finished runs (appended to)")
+    parser.add_argument("--rows", default=None,
+                        help="JSON-lines file of finished runs, appended to (default: beside "
+                        "--out, <stem>.rows.jsonl)")
     parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
     parser.add_argument("--resume", action="store_true",
                         help="skip the runs already in --rows")
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
                       final_num_chains=1, fit_baseline_posterior=False, num_bootstrap=50)
     else:
         kwargs = FULL_SETTINGS
-    rows_path = Path(args.rows)
+    out = Path(args.out)
+    rows_path = Path(args.rows) if args.rows else out.with_name(out.stem + ".rows.jsonl")
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     done = {}
     if args.resume and rows_path.is_file():
@@ -161,7 +162,6 @@ def main(argv=None) -> int:
         header += f"\n\n{args.note}"
     text = render(rows, header)
     print(text)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return 0
