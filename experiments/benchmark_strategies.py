@@ -3,8 +3,9 @@
 Five truths that differ from the default (E, A, B, alpha, beta, eta0, a_eta, omega, lam varied
 within plausible ranges) x seeds; every strategy gets the same budget. Scores: regret at the
 target vs ``simulator.evaluation.true_optimum``, N error, loss error and whether the predicted
-loss's 90% interval covers the recommendation's true mean loss. Prints the table and the medians
-and writes experiments/results/benchmark_strategies.md (or --out). Every finished run is
+loss's 90% interval covers the recommendation's true mean loss. Seed ``s`` is both the
+strategy's random key and an offset ``1000 s`` of the truth's noise seed. Prints the table and
+the medians and writes experiments/results/benchmark_strategies.md (or --out). Every run is
 appended to a JSON-lines file (--rows, default beside --out: ``<stem>.rows.jsonl``), and
 ``--resume`` skips the runs already there, so an interrupted benchmark continues.
 
@@ -140,8 +141,10 @@ def main(argv=None) -> int:
         rows_path.unlink()
     rows = []
     for name, values in list(TRUTHS.items())[: args.truths]:
-        truth = Truth.from_mapping(values)
         for seed in range(args.seeds):
+            # A replicate draws new observation noise as well as new strategy randomness, so the
+            # fixed isoflop-grid design is not scored twice on the same losses.
+            truth = Truth.from_mapping({**values, "seed": values["seed"] + 1000 * seed})
             for strategy in args.strategies:
                 row = done.get((name, seed, strategy))
                 if row is None:
