@@ -38,11 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    # Progress of our own library at INFO; third-party chatter (JAX's backend probe, arviz's
+    # optional modules) only from WARNING up.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("bayes_scaling").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.handler(args) or 0)
     except BayesScalingError as exc:

@@ -8,7 +8,6 @@ report.md, runs.csv, posterior.nc and the figures into the output folder.
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from pathlib import Path
 
@@ -52,14 +51,7 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def _quiet_libraries() -> None:
-    """Hide third-party INFO chatter (arviz's optional modules, JAX's TPU probe)."""
-    for name in ("arviz", "jax._src.xla_bridge"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def _handle(args: argparse.Namespace) -> int:
-    _quiet_libraries()
     from bayes_scaling.inference import NutsConfig, fit_posterior
     from bayes_scaling.recommend import recommend
     from bayes_scaling.report import write_outputs
