@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -373,12 +374,13 @@ class _Runner:
             self.paid[cfg.key()] = loss
             self.n_queries += 1
         used = float(self.oracle.flops_used())
+        why = reason if math.isnan(score) else f"{reason}, score {score:.3g}"
         logger.info(
             "query %d%s: d_model=%d num_layers=%d num_heads=%d bs=%d lr=%.3g flops=%.0e -> "
-            "loss %.4f (%s, score %.3g); %.3g FLOPs left",
+            "loss %.4f (%s); %.3g FLOPs left",
             self.n_queries, " (repeat, free)" if repeat else "", cfg.d_model, cfg.num_layers,
-            cfg.num_heads, cfg.batch_size, cfg.learning_rate, cfg.train_flops, loss, reason,
-            score, self.budget - used,
+            cfg.num_heads, cfg.batch_size, cfg.learning_rate, cfg.train_flops, loss, why,
+            self.budget - used,
         )
         if self.callback is not None:
             self.callback(
