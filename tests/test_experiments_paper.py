@@ -31,3 +31,13 @@ def test_script_writes_the_paper_and_fails_on_missing_results(make_paper, tmp_pa
     assert make_paper["main"](["--template", str(template), "--out", str(out),
                                "--root", str(tmp_path)]) == 1
     assert "missing" in out.read_text()
+
+
+def test_committed_paper_is_built_from_the_current_results(make_paper):
+    root = SCRIPT.parents[1]
+    template = (root / "paper" / "paper.template.md").read_text()
+    text, missing = make_paper["build"](template, root)
+    assert missing == []
+    assert (root / "paper" / "paper.md").read_text() == text, (
+        "paper/paper.md is stale: run python experiments/make_paper.py"
+    )
