@@ -28,6 +28,7 @@ import numpy as np
 
 from bayes_scaling.api.oracle import open_oracle
 from bayes_scaling.loop import STRATEGIES, LoopConfig, run_loop
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth
@@ -165,8 +166,7 @@ def main(argv=None) -> int:
         header += f"\n\n{args.note}"
     text = render(rows, header)
     print(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    atomic_write_text(out, text)
     return 0
 
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import least_squares
 
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.truth import Truth, mean_loss
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -356,8 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"calibrate_simulator: no data file at {data_path}", file=sys.stderr)
         return 2
     note = build_note(load_runs(data_path), data_path, folds=args.folds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(note)
+    atomic_write_text(args.out, note)
     print(note)
     print(f"wrote {args.out}")
     return 0

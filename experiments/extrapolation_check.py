@@ -32,6 +32,7 @@ import numpy as np
 
 from bayes_scaling.features import features_from_generic
 from bayes_scaling.inference import NutsConfig, Refitter
+from bayes_scaling.report import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -147,8 +148,7 @@ def main(argv=None) -> str:
         lines.append(f"All held-out runs, {name}: {hits}/{total} covered ({hits / total:.0%}).")
     table = "\n".join(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table + "\n")
+    atomic_write_text(args.out, table + "\n")
     return table
 
 

@@ -25,6 +25,7 @@ from bayes_scaling.inference import NutsConfig, Posterior, fit_posterior
 from bayes_scaling.isoflop_grid import grid_design
 from bayes_scaling.model import PriorConfig
 from bayes_scaling.recommend import recommend
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.truth import Truth, observed_loss
 
@@ -105,8 +106,7 @@ def main(argv=None) -> str:
     ]
     table = "\n".join(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
+    atomic_write_text(args.out, table)
     return table
 
 

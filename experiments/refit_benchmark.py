@@ -23,6 +23,7 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from bayes_scaling.features import features_from_configs
 from bayes_scaling.inference import NutsConfig, Refitter, _capacity
 from bayes_scaling.model import ModelData, PriorConfig, make_model_data, scaling_model
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.truth import Truth, observed_loss
 from bayes_scaling.space import RunConfig
 
@@ -99,8 +100,7 @@ def main(argv=None) -> str:
         print(lines[-1], flush=True)
     table = "\n".join(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table + "\n")
+    atomic_write_text(args.out, table + "\n")
     return table
 
 

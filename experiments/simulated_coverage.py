@@ -24,6 +24,7 @@ import numpy as np
 
 from bayes_scaling.features import features_from_configs
 from bayes_scaling.inference import NutsConfig, Refitter
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.evaluation import true_optimum
 from bayes_scaling.simulator.truth import Truth, observed_loss, optimal_learning_rate
 from bayes_scaling.space import RunConfig, validate_config
@@ -158,8 +159,7 @@ def main(argv=None) -> str:
         f"{args.samples} draws, {args.warmup} warmup)\n\n"
     )
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + table + "\n")
+    atomic_write_text(args.out, header + table + "\n")
     return table
 
 

@@ -16,6 +16,7 @@ import jax
 
 from bayes_scaling.api.oracle import open_oracle
 from bayes_scaling.loop import LoopConfig, run_loop
+from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth
 
@@ -70,8 +71,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    atomic_write_text(out, text)
     return 0
 
 
