@@ -121,6 +121,16 @@ def expected_variance_reduction(g, mean_loss, noise_sd):
     array, shape (M,)
         ``Cov(g, f_m)^2 / (Var(f_m) + E[sigma_m^2])``, in units of ``g`` squared.
     """
+    _, cov, var_f, _, noise_var = _draw_moments(g, mean_loss, noise_sd)
+    return cov**2 / (var_f + noise_var)
+
+
+def _draw_moments(g, mean_loss, noise_sd):
+    """Moments over the draws.
+
+    Returns centred ``f`` (S, M), ``Cov(g, f)`` (M,), ``Var f`` (M,), ``Var g`` and
+    ``E[sigma^2]`` (M,).
+    """
     g = jnp.asarray(g, jnp.float64)
     f = jnp.asarray(mean_loss, jnp.float64)
     sd = jnp.asarray(noise_sd, jnp.float64)
@@ -129,8 +139,8 @@ def expected_variance_reduction(g, mean_loss, noise_sd):
     f_c = f - f.mean(axis=0)
     cov = g_c @ f_c / (n - 1)
     var_f = jnp.sum(f_c**2, axis=0) / (n - 1)
-    noise_var = jnp.mean(sd**2, axis=0)
-    return cov**2 / (var_f + noise_var)
+    var_g = g_c @ g_c / (n - 1)
+    return f_c, cov, var_f, var_g, jnp.mean(sd**2, axis=0)
 
 
 def expected_variance_reduction_mc(rng_key, g, mean_loss, noise_sd, *, num_outcomes=256):
@@ -235,17 +245,12 @@ def select_batch(
         The cost floor the pick was priced with.
     """
     config = config or AcquisitionConfig()
-    g = np.asarray(g, np.float64)
-    f = np.asarray(mean_loss, np.float64)
-    sd = np.asarray(noise_sd, np.float64)
     costs = np.asarray(costs, np.float64)
-    n = g.shape[0]
-    g_c = g - g.mean()
-    f_c = f - f.mean(axis=0)
-    cov_gf = g_c @ f_c / (n - 1)
-    var_f = np.sum(f_c**2, axis=0) / (n - 1)
-    var_g = float(g_c @ g_c / (n - 1))
-    noise_var = np.mean(sd**2, axis=0)
+    f_c, cov_gf, var_f, var_g, noise_var = (
+        np.array(moment) for moment in _draw_moments(g, mean_loss, noise_sd)
+    )
+    var_g = float(var_g)
+    n = f_c.shape[0]
     chosen_mask = np.zeros(costs.shape, bool)
     remaining = float(remaining_flops)
     picks, scores, reductions, floors = [], [], [], []
