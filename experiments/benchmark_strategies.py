@@ -27,8 +27,8 @@ import jax
 import numpy as np
 
 from bayes_scaling.api.oracle import open_oracle
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.loop import STRATEGIES, LoopConfig, run_loop
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import least_squares
 
-from bayes_scaling.report import atomic_write_text
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.simulator.truth import Truth, mean_loss
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -18,8 +18,8 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_generic
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.inference import NutsConfig, fit_posterior
-from bayes_scaling.report import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"

@@ -13,7 +13,7 @@
 Each held-out run's 90% posterior predictive interval (noise included) is checked against the
 observed loss, twice from the same fit: *law only* (parameter uncertainty and noise; the package
 before the extrapolation discrepancy) and *with discrepancy* (what
-:meth:`~bayes_scaling.inference.Posterior.sample_predictive` returns now). Generic rows, so the
+:meth:`~bayes_scaling.posterior.Posterior.sample_predictive` returns now). Generic rows, so the
 model is the core Chinchilla law with the Student-t likelihood. ``u`` is the distance beyond the
 fitted data (:func:`bayes_scaling.model.extrapolation_distance`).
 
@@ -31,8 +31,8 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_generic
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.inference import NutsConfig, Refitter
-from bayes_scaling.report import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"

@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from types import SimpleNamespace
 
-import arviz as az
 import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_configs
-from bayes_scaling.inference import NutsConfig, Posterior, fit_posterior
+from bayes_scaling.files import atomic_write_text
+from bayes_scaling.inference import NutsConfig, fit_posterior
 from bayes_scaling.isoflop_grid import grid_design
-from bayes_scaling.model import PriorConfig
+from bayes_scaling.posterior import Posterior
 from bayes_scaling.recommend import recommend
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.truth import Truth, observed_loss
 
@@ -33,13 +31,8 @@ RULES = ("n_opt_median", "expected_loss")
 
 
 def load_posterior(path) -> Posterior:
-    """A Posterior from a saved posterior.nc (default prior; diagnostics not recomputed)."""
-    idata = az.from_netcdf(path)
-    draws = {k: np.asarray(idata.posterior[k]).reshape(-1) for k in idata.posterior.data_vars}
-    diagnostics = SimpleNamespace(r_hat_max=float("nan"), ess_bulk_min=float("nan"),
-                                  ess_tail_min=float("nan"), divergences=0, warnings=[])
-    return Posterior(draws=draws, idata=idata, diagnostics=diagnostics, prior=PriorConfig(),
-                     nuisance="lam" in draws)
+    """A Posterior from a saved posterior.nc (default prior)."""
+    return Posterior.load(path)
 
 
 def grid_posterior(seed: int, nuts: NutsConfig, budget: float) -> tuple[Posterior, int]:

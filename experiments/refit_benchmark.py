@@ -21,9 +21,9 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_median
 
 from bayes_scaling.features import features_from_configs
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.inference import NutsConfig, Refitter, _capacity
 from bayes_scaling.model import ModelData, PriorConfig, make_model_data, scaling_model
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.truth import Truth, observed_loss
 from bayes_scaling.space import RunConfig
 

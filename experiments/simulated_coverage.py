@@ -23,8 +23,8 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_configs
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.inference import NutsConfig, Refitter
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.evaluation import true_optimum
 from bayes_scaling.simulator.truth import Truth, observed_loss, optimal_learning_rate
 from bayes_scaling.space import RunConfig, validate_config

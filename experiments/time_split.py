@@ -15,8 +15,8 @@ from pathlib import Path
 import jax
 
 from bayes_scaling.api.oracle import open_oracle
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.loop import LoopConfig, run_loop
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth
 

@@ -1,4 +1,4 @@
-"""A fake Posterior with the interface of bayes_scaling.inference.Posterior, from known law draws.
+"""A fake posterior implementing bayes_scaling.posterior.PosteriorQueries, from known law draws.
 
 The mean loss is the plain Chinchilla law in ``(n_params, n_tokens)`` plus, optionally, a
 learning-rate penalty ``c ln(lr / lr*)^2`` with ``lr* = lr0 (N / 1e8)^-0.33`` and a fixed
@@ -7,14 +7,15 @@ batch-size-256 offset, so tests can check that recommend() picks the optimal lr 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import NamedTuple
 
 import arviz as az
 import jax
 import numpy as np
 
+from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.law import LawParams, optimal_allocation, predict_loss
+from bayes_scaling.params import ASPECT_RATIO_BAND
 
 TRUE_LAW = {"E": 1.8, "A": 400.0, "B": 600.0, "alpha": 0.34, "beta": 0.36}
 
@@ -27,6 +28,7 @@ class OptimumDraws(NamedTuple):
 
 class FakePosterior:
     param_count = "non_embedding"
+    nuisance = False
 
     def __init__(self, law=None, *, n_draws=400, seed=0, spread=0.02, sigma=0.02,
                  lr0=None, lr_curvature=0.05, bs256_offset=0.0):
@@ -41,9 +43,10 @@ class FakePosterior:
         self.lr_curvature = lr_curvature
         self.bs256_offset = bs256_offset
         self.idata = az.from_dict(posterior={k: v[None, :] for k, v in self.draws.items()})
-        self.diagnostics = SimpleNamespace(
+        self.diagnostics = Diagnostics(
             r_hat_max=1.002, ess_bulk_min=900.0, ess_tail_min=800.0, divergences=0, warnings=[]
         )
+        self.num_draws = n_draws
 
     def law_params(self) -> LawParams:
         return LawParams(**{k: self.draws[k] for k in ("E", "A", "B", "alpha", "beta")})
@@ -72,6 +75,12 @@ class FakePosterior:
 
     def noise_sd(self, features):
         return np.full((len(self.draws["E"]), len(features.n_params)), self.sigma)
+
+    def predictive_sd(self, features):
+        return self.noise_sd(features)
+
+    def preferred_aspect_ratio(self):
+        return float(np.sqrt(ASPECT_RATIO_BAND[0] * ASPECT_RATIO_BAND[1]))
 
     def sample_predictive(self, rng_key, features):
         mean = self.predict_mean(features)

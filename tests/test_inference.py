@@ -194,8 +194,7 @@ def test_discrepancy_switched_off_by_prior(api_posterior):
     np.testing.assert_array_equal(off["tau_x"], 0.0)
     on = sample_discrepancy(jax.random.key(0), PriorConfig(), 2000)
     assert np.median(on["tau_x"]) == pytest.approx(0.015, rel=0.1)
-    draws = dict(api_posterior.draws, tau_x=np.zeros(api_posterior.num_draws))
-    opt = replace(api_posterior, draws=draws).optimum(1e19)
+    opt = api_posterior.with_draws(tau_x=np.zeros(api_posterior.num_draws)).optimum(1e19)
     np.testing.assert_array_equal(opt.loss, opt.law_loss)
     # no data range (e.g. a hand-built Posterior): no discrepancy either
     opt = replace(api_posterior, data_range=None).optimum(1e19)

@@ -7,9 +7,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from bayes_scaling import plots
+from bayes_scaling.diagnostics import diagnostic_warnings
 from bayes_scaling.recommend import recommend
-from bayes_scaling.report import diagnostic_warnings, summarize, write_outputs
+from bayes_scaling.report import write_outputs
 from bayes_scaling.runs_io import read_runs
+from bayes_scaling.summary import summarize
 from fake_posterior import FakePosterior
 
 DESIGN_KEYS = {"target_flops", "budget_flops", "flops_used", "n_runs", "strategy",
@@ -78,7 +80,7 @@ def test_plots_return_axes(api_runs, shared_data):
     ax = Figure().add_subplot()
     plots.plot_optimal_allocation(ax, posterior, quantity="n_tokens", data_flops=[1e16, 1e17],
                                   target_flops=1e19)
-    assert ax.get_xlim()[1] >= 1e21
+    assert 1e19 < ax.get_xlim()[1] <= 3e19  # a little past the target, no longer 100x
     axes = Figure().subplots(5, 5)
     assert plots.plot_posterior_pairs(axes, posterior) is axes
     epoch = read_runs(shared_data / "epoch_chinchilla.csv")
@@ -114,7 +116,7 @@ def test_isoflop_curve_is_smooth_and_points_move_onto_it(api_runs):
 
 
 def test_markdown_states_units_and_nuisance():
-    from bayes_scaling.report import render_markdown
+    from bayes_scaling.report_markdown import render_markdown
 
     base = {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
             "strategy": "fit", "param_count": "non_embedding",

@@ -1,29 +1,18 @@
-"""NUTS fits of the scaling-law model, posterior summaries and diagnostics.
+"""NUTS fits of the scaling-law model.
 
 :func:`fit_posterior` fits once. :class:`Refitter` keeps one compiled sampler per padded capacity
 (the next power of two, at least ``NutsConfig.min_capacity``) so the active-learning loop can refit
 after every new observation without recompiling: the data enter the compiled sampler as arguments
-of a fixed shape, padded rows masked out of the likelihood.
-
-Conventions of :class:`Posterior`: ``N`` is the non-embedding parameter count of DESIGN.md section
-4 (``param_count = "non_embedding"``), ``D = flops / (6 N)``. The law's ``A``, ``B`` and
-``alpha``, ``beta`` from :meth:`Posterior.law_params` are in the model's internal units: for
-generic rows the source's ``N`` and ``D``; for API rows the embedding-aware ``N_eff`` and the
-learned token convention of :mod:`bayes_scaling.model`.
-
-Predictions beyond the data carry the extrapolation discrepancy of :mod:`bayes_scaling.model`
-(zero inside the data's range): :meth:`Posterior.sample_predictive`, :meth:`Posterior.predictive_sd`
-and ``OptimumDraws.loss`` include it; :meth:`Posterior.predict_mean` (the law's mean),
-:meth:`Posterior.noise_sd` (the noise of one new observation, which acquisition needs) and
-``OptimumDraws.law_loss`` do not.
+of a fixed shape, padded rows masked out of the likelihood. A fit returns a
+:class:`~bayes_scaling.posterior.Posterior` whose diagnostics it computed but did not log
+(:mod:`bayes_scaling.diagnostics`); showing them is the caller's choice.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import arviz as az
@@ -32,45 +21,35 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import initialize_model, log_likelihood
 
+from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
-from bayes_scaling.law import LawParams, optimal_allocation
+from bayes_scaling.law import ModelData
 from bayes_scaling.model import (
     CORE_LATENT,
     CORE_SITES,
-    LR_REF_PARAMS,
     NUISANCE_LATENT,
     NUISANCE_SITES,
     DataRange,
-    ModelData,
     PriorConfig,
-    block_and_embedding_params,
-    extrapolation_distance,
     make_model_data,
-    mean_loss,
     sample_discrepancy,
     scaling_model,
 )
+from bayes_scaling.posterior import DISCREPANCY_GROUP, Posterior
+from bayes_scaling.progress import NO_PROGRESS, Progress, ProgressChannel, scan_with_progress
 
 __all__ = [
-    "Diagnostics",
+    "InferenceConfigError",
     "NutsConfig",
-    "OptimumDraws",
-    "Posterior",
     "Refitter",
+    "build_inference_data",
     "fit_posterior",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Shapes searched by :meth:`Posterior.optimum` for API-trained posteriors: the grid the
-#: simulator's true optimum uses (DESIGN.md section 3), head dimension 64, batch 128 or 256.
-OPTIMUM_D_MODELS = np.arange(64, 4096 + 1, 64, dtype=np.float64)
-OPTIMUM_NUM_LAYERS = np.arange(1, 96 + 1, dtype=np.float64)
-OPTIMUM_BATCH_SIZES = (128.0, 256.0)
-
 
 class InferenceConfigError(BayesScalingError, ValueError):
     """A sampler setting outside its valid range."""
@@ -134,307 +113,61 @@ class NutsConfig:
         return cls(num_warmup=500, num_samples=1000, num_chains=4)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Diagnostics:
-    """Sampler diagnostics over the latent sites, and what to do when they are bad."""
-
-    r_hat_max: float
-    ess_bulk_min: float
-    ess_tail_min: float
-    divergences: int
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        """JSON-ready mapping."""
-        return {
-            "r_hat_max": self.r_hat_max,
-            "ess_bulk_min": self.ess_bulk_min,
-            "ess_tail_min": self.ess_tail_min,
-            "divergences": self.divergences,
-            "warnings": list(self.warnings),
-        }
-
-
-@dataclass(frozen=True)
-class OptimumDraws:
-    """Per-draw compute-optimal allocation at one compute, each of shape ``(S,)``.
-
-    ``n_params`` are non-embedding parameters, ``n_tokens = flops / (6 n_params)``. ``loss`` is
-    the predicted mean loss there: the law's value times the extrapolation discrepancy
-    ``exp(tau_x sqrt(u) z_x)`` of each draw (``u`` the distance beyond the fitted data, so equal to
-    ``law_loss`` inside the data); present this one as the prediction. ``law_loss`` is the plain
-    law's minimum (what the argmin minimised). ``d_model``, ``num_layers``, ``batch_size`` and
-    ``learning_rate`` are the argmin shape and settings for API-trained posteriors (None for
-    generic ones).
-    """
-
-    n_params: np.ndarray
-    n_tokens: np.ndarray
-    loss: np.ndarray
-    d_model: np.ndarray | None = None
-    num_layers: np.ndarray | None = None
-    batch_size: np.ndarray | None = None
-    learning_rate: np.ndarray | None = None
-    law_loss: np.ndarray | None = None
-
-
-def _site_names(nuisance: bool) -> tuple[str, ...]:
-    return CORE_SITES + (NUISANCE_SITES if nuisance else ())
-
-
 def _latent_names(nuisance: bool) -> tuple[str, ...]:
     return CORE_LATENT + (NUISANCE_LATENT if nuisance else ())
-
-
-@partial(jax.jit, static_argnames=("nuisance", "prior"))
-def _mean_draws(params, data, *, nuisance, prior):
-    return jax.vmap(lambda p: mean_loss(p, data, nuisance=nuisance, prior=prior))(params)
-
-
-@partial(jax.jit, static_argnames=("prior",))
-def _optimum_grid(params, log_flops, *, prior):
-    """Per-draw argmin over the shape grid; returns loss, d, L, bs, lr* (each (S,))."""
-    d, n_layers, bs = jnp.meshgrid(
-        jnp.asarray(OPTIMUM_D_MODELS),
-        jnp.asarray(OPTIMUM_NUM_LAYERS),
-        jnp.asarray(OPTIMUM_BATCH_SIZES),
-        indexing="ij",
-    )
-    d, n_layers, bs = d.ravel(), n_layers.ravel(), bs.ravel()
-    body, _ = block_and_embedding_params(d, n_layers)
-    data = ModelData(
-        is_config=jnp.ones_like(d),
-        log_n=jnp.zeros_like(d),
-        log_tokens=jnp.zeros_like(d),
-        log_n_center=jnp.zeros(()),
-        log_d_center=jnp.zeros(()),
-        d_model=d,
-        num_layers=n_layers,
-        batch_size=bs,
-        log_lr=jnp.zeros_like(d),
-        log_flops=jnp.full_like(d, log_flops),
-        mask=jnp.ones_like(d),
-    )
-
-    def one(p):
-        log_lr_star = p["l0"] - p["a_lr"] * jnp.log(body / LR_REF_PARAMS)
-        losses = mean_loss(p, data._replace(log_lr=log_lr_star), nuisance=True, prior=prior)
-        i = jnp.argmin(losses)
-        return losses[i], d[i], n_layers[i], bs[i], jnp.exp(log_lr_star[i])
-
-    return jax.lax.map(one, params, batch_size=16)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Posterior:
-    """Posterior draws of the scaling-law model and what is derived from them.
-
-    Attributes
-    ----------
-    draws : dict[str, np.ndarray]
-        Every latent site, ``E``, ``A``, ``B`` and the discrepancy's prior draws ``tau_x``,
-        ``z_x``, each of shape ``(S,)`` (chains flattened).
-    idata : arviz.InferenceData
-    diagnostics : Diagnostics
-    prior : PriorConfig
-    nuisance : bool
-        Whether the API nuisance terms were fitted (any API row in the data).
-    data_range : DataRange or None
-        The fitted runs' edge, from which extrapolation distances are measured (None, or no
-        ``tau_x`` draws: no discrepancy).
-    param_count : str
-        ``"non_embedding"``: every ``n_params`` in and out is a non-embedding count.
-    """
-
-    draws: dict[str, np.ndarray]
-    idata: az.InferenceData
-    diagnostics: Diagnostics
-    prior: PriorConfig
-    nuisance: bool
-    data_range: DataRange | None = None
-    param_count: str = "non_embedding"
-
-    @property
-    def num_draws(self) -> int:
-        """Number of draws ``S``."""
-        return int(self.draws["e"].shape[0])
-
-    def _params(self) -> dict:
-        return {k: jnp.asarray(self.draws[k]) for k in _site_names(self.nuisance)}
-
-    def _data(self, features: RunFeatures) -> ModelData:
-        if not self.nuisance and bool(np.any(features.is_config)):
-            logger.debug("API rows predicted by a generic posterior: nuisance terms are off")
-        return ModelData(*(jnp.asarray(a) for a in make_model_data(features)))
-
-    def predict_mean(self, features: RunFeatures) -> np.ndarray:
-        """Model mean loss (no noise) of each run under each draw, shape ``(S, M)``."""
-        return np.asarray(
-            _mean_draws(self._params(), self._data(features), nuisance=self.nuisance,
-                        prior=self.prior)
-        )
-
-    def noise_sd(self, features: RunFeatures) -> np.ndarray:
-        """Return the standard deviation of an observed loss around the mean, shape ``(S, M)``.
-
-        The likelihood is Student-t on ``ln loss``; in loss units this is
-        ``mean * sigma * sqrt(nu / (nu - 2))`` to first order (``nu = prior.student_df``). This is
-        the noise of one new observation given the law, without the extrapolation discrepancy
-        (that is an error of the law, shared by nearby runs, not noise a new run averages out);
-        see :meth:`predictive_sd` for the total.
-        """
-        mean = self.predict_mean(features)
-        nu = self.prior.student_df
-        return mean * self.draws["sigma"][:, None] * np.sqrt(nu / (nu - 2.0))
-
-    def extrapolation_distance(self, features: RunFeatures) -> np.ndarray:
-        """Distance ``u`` (nats) of each run beyond the fitted data, shape ``(M,)``; 0 inside."""
-        if self.data_range is None:
-            return np.zeros(len(features))
-        return extrapolation_distance(
-            self.data_range, features.n_params, features.n_tokens, features.flops
-        )
-
-    def _discrepancy(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-draw ``tau_x`` and ``z_x`` (zeros where the posterior has no discrepancy)."""
-        tau, z = self.draws.get("tau_x"), self.draws.get("z_x")
-        if tau is None or z is None or self.data_range is None:
-            zeros = np.zeros(self.num_draws)
-            return zeros, zeros
-        return np.asarray(tau), np.asarray(z)
-
-    def discrepancy_sd(self, features: RunFeatures) -> np.ndarray:
-        """Return the extrapolation discrepancy's sd in loss units, shape ``(S, M)``.
-
-        ``mean * tau_x * sqrt(u)`` per draw (first order in the log-discrepancy), zero inside the
-        data's range.
-        """
-        tau, _ = self._discrepancy()
-        u = self.extrapolation_distance(features)
-        return self.predict_mean(features) * tau[:, None] * np.sqrt(u)[None, :]
-
-    def predictive_sd(self, features: RunFeatures) -> np.ndarray:
-        """Total predictive sd of an observed loss given each draw's law, shape ``(S, M)``.
-
-        ``sqrt(noise_sd^2 + discrepancy_sd^2)``; the spread of :meth:`sample_predictive` across
-        draws adds the parameter uncertainty on top.
-        """
-        return np.hypot(self.noise_sd(features), self.discrepancy_sd(features))
-
-    def sample_predictive(self, rng_key, features: RunFeatures) -> np.ndarray:
-        """Posterior predictive draws of observed losses, shape ``(S, M)``.
-
-        Each draw's law mean times its extrapolation discrepancy ``exp(tau_x sqrt(u) z_x)`` (one
-        ``z_x`` per draw, shared by the runs of that draw: the law's error is systematic) times
-        Student-t noise on ``ln loss`` drawn with ``rng_key``.
-        """
-        mean = self.predict_mean(features)
-        tau, z = self._discrepancy()
-        u = self.extrapolation_distance(features)
-        t = np.asarray(jax.random.t(rng_key, self.prior.student_df, shape=mean.shape))
-        log_factor = (tau * z)[:, None] * np.sqrt(u)[None, :] + self.draws["sigma"][:, None] * t
-        return mean * np.exp(log_factor)
-
-    def law_params(self) -> LawParams:
-        """``E, A, B, alpha, beta`` draws (each ``(S,)``), in the model's internal N and D."""
-        d = self.draws
-        return LawParams(E=d["E"], A=d["A"], B=d["B"], alpha=d["alpha"], beta=d["beta"])
-
-    def optimal_learning_rate(self, features: RunFeatures) -> np.ndarray:
-        """Per-draw optimal learning rate of each run, ``(S, M)``; NaN without the lr term."""
-        s, m = self.num_draws, len(features)
-        if not self.nuisance:
-            return np.full((s, m), np.nan)
-        body, _ = block_and_embedding_params(features.d_model, features.num_layers)
-        log_star = self.draws["l0"][:, None] - self.draws["a_lr"][:, None] * np.log(
-            body / LR_REF_PARAMS
-        )[None, :]
-        return np.where(features.is_config[None, :], np.exp(log_star), np.nan)
-
-    def optimum(self, flops: float) -> OptimumDraws:
-        """Per-draw compute-optimal allocation at ``flops``.
-
-        Generic posteriors: the Chinchilla closed form ``N_opt = G (C/6)^(beta/(alpha+beta))``.
-        API posteriors: the argmin of the model's mean loss over the shape grid the simulator's
-        optimum uses (``d_model`` multiples of 64 up to 4096, 1-96 layers, batch 128 or 256) at
-        each draw's optimal learning rate; ``n_params`` is the non-embedding count of that shape.
-        """
-        flops = float(flops)
-        if not self.nuisance:
-            n, tokens = optimal_allocation(self.law_params(), flops)
-            n, tokens = np.asarray(n), np.asarray(tokens)
-            law_loss = np.asarray(
-                self.draws["E"] + self.draws["A"] * n ** -self.draws["alpha"]
-                + self.draws["B"] * tokens ** -self.draws["beta"]
-            )
-            return OptimumDraws(
-                n_params=n,
-                n_tokens=tokens,
-                loss=law_loss * self._optimum_factor(n, tokens, flops),
-                law_loss=law_loss,
-            )
-        law_loss, d, n_layers, bs, lr = (
-            np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops), prior=self.prior)
-        )
-        n = n_layers * (12.0 * d**2 + 7.0 * d) + d + 32000.0 * d
-        tokens = flops / (6.0 * n)
-        return OptimumDraws(
-            n_params=n,
-            n_tokens=tokens,
-            loss=law_loss * self._optimum_factor(n, tokens, flops),
-            d_model=d,
-            num_layers=n_layers,
-            batch_size=bs,
-            learning_rate=lr,
-            law_loss=law_loss,
-        )
-
-    def _optimum_factor(self, n, tokens, flops) -> np.ndarray:
-        """``exp(tau_x sqrt(u) z_x)`` at each draw's own optimum ``(n, tokens)``, shape ``(S,)``."""
-        tau, z = self._discrepancy()
-        if self.data_range is None:
-            return np.ones(self.num_draws)
-        u = extrapolation_distance(self.data_range, n, tokens, np.full(np.shape(n), flops))
-        return np.exp(tau * z * np.sqrt(u))
 
 
 def _capacity(m: int, minimum: int) -> int:
     return max(minimum, 1 << max(0, (m - 1).bit_length()))
 
 
-def _diagnose(idata: az.InferenceData, sites, divergences: int, nuts: NutsConfig) -> Diagnostics:
-    warnings = []
-    if nuts.num_chains > 1:
-        r_hat = float(np.nanmax(az.rhat(idata, var_names=list(sites)).to_array().values))
-    else:
-        r_hat = float("nan")
-        warnings.append("r_hat needs at least 2 chains: set num_chains >= 2")
-    ess_bulk = float(np.nanmin(az.ess(idata, var_names=list(sites), method="bulk")
-                               .to_array().values))
-    ess_tail = float(np.nanmin(az.ess(idata, var_names=list(sites), method="tail")
-                               .to_array().values))
-    if r_hat > 1.01:
-        warnings.append(
-            f"r_hat {r_hat:.3f} > 1.01: chains disagree; increase num_warmup (now "
-            f"{nuts.num_warmup}) and num_samples, or check the data for a bimodal posterior"
-        )
-    if ess_bulk < 100 or ess_tail < 100:
-        warnings.append(
-            f"ess bulk {ess_bulk:.0f} / tail {ess_tail:.0f} < 100: increase num_samples (now "
-            f"{nuts.num_samples}) or num_chains (now {nuts.num_chains})"
-        )
-    if divergences:
-        warnings.append(
-            f"{divergences} divergent transitions: raise target_accept (now "
-            f"{nuts.target_accept}) towards 0.95-0.99; intervals may be biased"
-        )
-    return Diagnostics(
-        r_hat_max=r_hat,
-        ess_bulk_min=ess_bulk,
-        ess_tail_min=ess_tail,
-        divergences=int(divergences),
-        warnings=warnings,
+#: The observed site of :func:`~bayes_scaling.model.scaling_model` (the Student-t sees
+#: ``ln loss``): the variable of the ``log_likelihood`` and ``observed_data`` groups.
+OBSERVED_SITE = "log_loss"
+
+
+def build_inference_data(
+    samples: dict[str, np.ndarray],
+    discrepancy: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray],
+    log_likelihood: np.ndarray,
+    observed_log_loss: np.ndarray,
+) -> az.InferenceData:
+    """The fit's full InferenceData (what posterior.nc holds), arrays of shape (chains, draws, ...).
+
+    Groups: ``posterior``, every model site and ``E``, ``A``, ``B``; ``prior``
+    (:data:`~bayes_scaling.posterior.DISCREPANCY_GROUP`), the discrepancy's prior-only draws
+    ``tau_x``, ``z_x`` (the data cannot inform them, so they are not posterior draws);
+    ``sample_stats``, NUTS's per-draw statistics under ArviZ's names (``diverging``,
+    ``acceptance_rate``, ``n_steps``, ``tree_depth``, ``energy``, ``lp``, ``step_size``);
+    ``log_likelihood`` and ``observed_data``, :data:`OBSERVED_SITE` per fitted run (dimension
+    ``run``), the pointwise Student-t log density of ``ln loss`` that ``arviz.loo`` and
+    ``arviz.waic`` need.
+    """
+    dims = {OBSERVED_SITE: ["run"]}
+    return az.from_dict(
+        posterior=samples,
+        **{DISCREPANCY_GROUP: discrepancy},
+        sample_stats=sample_stats,
+        log_likelihood={OBSERVED_SITE: np.asarray(log_likelihood, np.float64)},
+        observed_data={OBSERVED_SITE: np.asarray(observed_log_loss, np.float64)},
+        dims=dims,
     )
+
+
+def _sample_stats(stats: dict, chains: int) -> dict[str, np.ndarray]:
+    """NUTS state fields of every draw, under ArviZ's names, shape (chains, draws)."""
+    shaped = {k: np.asarray(v).reshape(chains, -1) for k, v in stats.items()}
+    n_steps = shaped["num_steps"].astype(np.int64)
+    return {
+        "diverging": shaped["diverging"].astype(bool),
+        "acceptance_rate": shaped["accept_prob"].astype(np.float64),
+        "n_steps": n_steps,
+        "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(np.int64) + 1,
+        "energy": shaped["energy"].astype(np.float64),
+        "lp": -shaped["potential_energy"].astype(np.float64),
+        "step_size": shaped["step_size"].astype(np.float64),
+    }
 
 
 class Refitter:
@@ -449,9 +182,15 @@ class Refitter:
     ended (a warm start; the first fit starts from the prior median).
     """
 
-    def __init__(self, *, prior: PriorConfig | None = None, nuts: NutsConfig | None = None):
+    def __init__(self, *, prior: PriorConfig | None = None, nuts: NutsConfig | None = None,
+                 progress: Progress | None = None, label: str = "fit"):
         self.prior = PriorConfig() if prior is None else prior
         self.nuts = NutsConfig() if nuts is None else nuts
+        # A progress bar per fit (warmup and sampling iterations, through host callbacks
+        # compiled into the sampler only when someone watches), described by ``label``.
+        self.progress = NO_PROGRESS if progress is None else progress
+        self.label = label
+        self._channel = None if progress is None else ProgressChannel()
         self._programs: dict[tuple[int, bool], tuple] = {}
         self._last_z: dict[bool, dict] = {}
         self.last_fit_seconds = float("nan")
@@ -493,16 +232,21 @@ class Refitter:
                 rng_key=chain_key,
             )
 
-            def warm(s, _):
+            def warm(s):
                 return sample_kernel(s, (data,), kwargs), None
 
-            def draw(s, _):
+            def draw(s):
                 s = sample_kernel(s, (data,), kwargs)
-                return s, (s.z, s.diverging)
+                return s, (s.z, {"diverging": s.diverging, "accept_prob": s.accept_prob,
+                                 "num_steps": s.num_steps, "energy": s.energy,
+                                 "potential_energy": s.potential_energy,
+                                 "step_size": s.adapt_state.step_size})
 
-            state, _ = jax.lax.scan(warm, state, None, length=nuts.num_warmup)
-            _, (zs, diverging) = jax.lax.scan(draw, state, None, length=nuts.num_samples)
-            return zs, diverging
+            state, _ = scan_with_progress(warm, state, nuts.num_warmup, channel=self._channel,
+                                          phase=0)
+            _, (zs, stats) = scan_with_progress(draw, state, nuts.num_samples,
+                                                channel=self._channel, phase=1)
+            return zs, stats
 
         if nuts.chain_method == "vectorized":
             run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
@@ -519,7 +263,10 @@ class Refitter:
         constrain = jax.jit(
             lambda zs, data, loss: jax.vmap(postprocess_gen(data, loss=loss))(zs)
         )
-        self._programs[key] = (info.z, run, constrain)
+        pointwise = jax.jit(
+            lambda sites, data, loss: log_likelihood(model, sites, data, loss=loss)[OBSERVED_SITE]
+        )
+        self._programs[key] = (info.z, run, constrain, pointwise)
         return self._programs[key]
 
     def fit(self, rng_key, features: RunFeatures, loss) -> Posterior:
@@ -541,8 +288,19 @@ class Refitter:
         padded = jnp.asarray(padded)
         init_key, chain_key, jitter_key = jax.random.split(rng_key, 3)
         start = time.perf_counter()
-        z_init, run, constrain = self._program(init_key, capacity, nuisance, data, padded)
         chains = self.nuts.num_chains
+        nuts = self.nuts
+        lockstep = nuts.chain_method == "vectorized"
+        task = self.progress.task(
+            f"{self.label} on {len(loss)} runs ({chains} chain{'s' if chains > 1 else ''} x "
+            f"{nuts.num_warmup}+{nuts.num_samples})",
+            total=(1 if lockstep else chains) * (nuts.num_warmup + nuts.num_samples),
+            unit="step",
+        )
+        if (capacity, nuisance) not in self._programs:
+            task.note("compiling")
+        z_init, run, constrain, pointwise = self._program(init_key, capacity, nuisance, data,
+                                                          padded)
         z0 = self._last_z.get(nuisance)
         if z0 is None:
             # prior median plus a small jitter per chain, so r-hat can see disagreement
@@ -552,33 +310,43 @@ class Refitter:
                 x[None] + 0.1 * jax.random.normal(k, (chains,) + jnp.shape(x))
                 for x, k in zip(leaves, keys, strict=True)
             ])
-        zs, diverging = run(jax.random.split(chain_key, chains), z0, data, padded)
+        try:
+            if self._channel is None:
+                zs, stats = run(jax.random.split(chain_key, chains), z0, data, padded)
+            else:
+                with self._channel.attach(task):
+                    zs, stats = run(jax.random.split(chain_key, chains), z0, data, padded)
+                    jax.block_until_ready(zs)
+                    jax.effects_barrier()
+        finally:
+            task.close()
         self._last_z[nuisance] = jax.tree.map(lambda x: x[:, -1], zs)
         flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), zs)
         constrained = constrain(flat, data, padded)
+        m = len(loss)
+        pointwise_ll = np.asarray(pointwise(constrained, data, padded))[:, :m]
         self.last_fit_seconds = time.perf_counter() - start
         samples = {
             k: np.asarray(v).reshape((chains, -1)) for k, v in constrained.items() if k != "loss"
         }
-        divergences = int(np.sum(np.asarray(diverging)))
-        sites = _site_names(nuisance)
+        diverging = np.asarray(stats["diverging"])
+        divergences = int(np.sum(diverging))
         latent = _latent_names(nuisance)
-        grouped = {k: samples[k] for k in dict.fromkeys(latent + sites + ("E", "A", "B"))}
+        sites = latent + CORE_SITES + (NUISANCE_SITES if nuisance else ()) + ("E", "A", "B")
         # The discrepancy's prior draws (the data cannot inform them): one (tau, z) per draw.
-        grouped.update({
+        discrepancy = {
             k: v.reshape(chains, -1) for k, v in sample_discrepancy(
                 jax.random.fold_in(rng_key, 7), self.prior, chains * self.nuts.num_samples
             ).items()
-        })
-        idata = az.from_dict(posterior=grouped)
-        diagnostics = _diagnose(idata, latent, divergences, self.nuts)
-        for message in diagnostics.warnings:
-            logger.warning(message)
-        draws = {k: v.reshape(-1) for k, v in grouped.items()}
+        }
+        idata = build_inference_data(
+            {k: samples[k] for k in dict.fromkeys(sites)}, discrepancy,
+            _sample_stats(stats, chains), pointwise_ll.reshape(chains, -1, m),
+            np.log(loss),
+        )
         return Posterior(
-            draws=draws,
             idata=idata,
-            diagnostics=diagnostics,
+            diagnostics=diagnose(idata, latent, divergences),
             prior=self.prior,
             nuisance=nuisance,
             data_range=DataRange.from_features(features),

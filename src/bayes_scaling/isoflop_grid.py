@@ -6,10 +6,11 @@ batch size 128 and a learning rate of 1e-3 scaled down for larger models
 (``1e-3 (N / 2e7)^(-1/3)``, clipped to the API's range). :func:`plan_grid` picks the computes
 (consecutive API levels) and the number of sizes that spend as much of the budget as possible.
 
-Fits: per profile a quadratic in ``ln N`` gives the minimum (its vertex); ``ln N*`` is regressed
-linearly on ``ln C`` and extrapolated to the target; the optimal losses are fitted by
-``L*(C) = E + k C^(-c)`` (a pure power law when that fails). A bootstrap over the runs of each
-profile gives intervals, including the ``predicted_loss`` draws of the recommendation.
+Fits: per profile the vertex of a quadratic in ``ln N`` gives the minimum
+(:func:`bayes_scaling.isoflops.quadratic_vertex`: inside the sizes run, else the best run);
+``ln N*`` is regressed linearly on ``ln C`` and extrapolated to the target; the optimal losses
+are fitted by ``L*(C) = E + k C^(-c)`` (a pure power law when that fails). A bootstrap over the
+runs of each profile gives intervals, including the ``predicted_loss`` draws of the recommendation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from bayes_scaling.candidates import shape_for_n_params
+from bayes_scaling.isoflops import quadratic_vertex
 from bayes_scaling.params import count_params, non_embedding_params
 from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
 
@@ -85,25 +87,13 @@ def grid_design(budget_flops: float, *, span: float = 4.0) -> list[RunConfig]:
     return design
 
 
-def _vertex(log_n: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
-    """Minimum of a quadratic fit in ``ln N`` (the best point when not convex or too few)."""
-    best = int(np.argmin(loss))
-    if np.unique(log_n).size < 3:
-        return float(log_n[best]), float(loss[best])
-    a, b, c = np.polyfit(log_n, loss, 2)
-    if a <= 0:
-        return float(log_n[best]), float(loss[best])
-    x = float(np.clip(-b / (2 * a), log_n.min() - 0.5, log_n.max() + 0.5))
-    return x, float(a * x * x + b * x + c)
-
-
 def _loss_law(log_c, e, log_k, c):
     return e + np.exp(log_k - c * log_c)
 
 
 def _fit_once(runs: dict[float, tuple[np.ndarray, np.ndarray]], target_flops: float):
     levels = sorted(runs)
-    vertices = np.array([_vertex(*runs[c]) for c in levels])
+    vertices = np.array([quadratic_vertex(*runs[c])[:2] for c in levels])
     log_c = np.log(levels)
     slope, intercept = np.polyfit(log_c, vertices[:, 0], 1)
     log_n_target = intercept + slope * np.log(target_flops)

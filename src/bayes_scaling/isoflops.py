@@ -31,6 +31,7 @@ import numpyro.distributions as dist
 from numpyro.infer import MCMC, NUTS
 
 from bayes_scaling.errors import DataFormatError
+from bayes_scaling.summary import summarize
 
 __all__ = [
     "BudgetOptimum",
@@ -41,6 +42,7 @@ __all__ = [
     "budget_optima",
     "fit_power_law",
     "power_law_model",
+    "quadratic_vertex",
     "read_isoflops",
     "sample_power_law",
     "write_isoflops_outputs",
@@ -123,8 +125,8 @@ class IsoflopsResult:
                 "compute_budget": c,
                 "n_opt": float(self.n_fit(c)),
                 "d_opt": float(self.d_fit(c)),
-                "bayes_n_opt": _summary(n_draws),
-                "bayes_d_opt": _summary(c / (6.0 * n_draws)),
+                "bayes_n_opt": summarize(n_draws),
+                "bayes_d_opt": summarize(c / (6.0 * n_draws)),
             }
         return {
             "source": self.data.path,
@@ -137,19 +139,13 @@ class IsoflopsResult:
                 "d_opt": {"a": self.d_fit.a, "b": self.d_fit.b, "sigma_log": self.d_fit.sigma},
             },
             "bayes": {
-                "b": _summary(self.n_draws[:, 1]),
-                "a": _summary(np.exp(self.n_draws[:, 0])),
+                "b": summarize(self.n_draws[:, 1]),
+                "a": summarize(np.exp(self.n_draws[:, 0])),
                 "likelihood": "Student-t on ln N_opt",
                 **self.diagnostics,
             },
             "predictions": predictions,
         }
-
-
-def _summary(draws) -> dict:
-    q05, q25, q50, q75, q95 = np.quantile(np.asarray(draws), [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"median": float(q50), "ci50": [float(q25), float(q75)],
-            "ci90": [float(q05), float(q95)]}
 
 
 def read_isoflops(path: str | os.PathLike) -> IsoflopsData:
@@ -184,26 +180,44 @@ def read_isoflops(path: str | os.PathLike) -> IsoflopsData:
     return IsoflopsData(path=str(path), **{k: np.array(v) for k, v in columns.items()})
 
 
+def quadratic_vertex(log_n, loss) -> tuple[float, float, bool]:
+    """Minimum of one IsoFLOP profile: the vertex of a quadratic of loss in ``ln N``.
+
+    The package's one rule (the classic analysis and the ``isoflop-grid`` baseline both use it):
+    the vertex of the least-squares parabola when at least three distinct sizes were run, the
+    parabola opens upwards and its vertex lies inside the sizes run; otherwise the lowest-loss
+    run. It never extrapolates a profile: outside the runs the parabola's curvature is the part
+    the data pin down least, and a vertex there is a guess, not a measured minimum.
+
+    Returns
+    -------
+    (float, float, bool)
+        ``ln N`` and loss at the minimum, and whether the vertex (not the best run) was used.
+    """
+    log_n = np.asarray(log_n, np.float64)
+    loss = np.asarray(loss, np.float64)
+    best = int(np.argmin(loss))
+    if np.unique(log_n).size >= 3:
+        c2, c1, c0 = np.polyfit(log_n, loss, 2)
+        if c2 > 0:
+            x_star = -c1 / (2 * c2)
+            if log_n.min() <= x_star <= log_n.max():
+                return float(x_star), float(c0 + c1 * x_star + c2 * x_star**2), True
+    return float(log_n[best]), float(loss[best]), False
+
+
 def budget_optima(data: IsoflopsData) -> tuple[BudgetOptimum, ...]:
-    """Per-budget minimum and quadratic-in-ln-N vertex, sorted by budget."""
+    """Per-budget minimum and quadratic-in-ln-N vertex (:func:`quadratic_vertex`), by budget."""
     optima = []
     for c in np.unique(data.compute_budget):
         at = data.compute_budget == c
         n, loss = data.parameters[at], data.final_loss[at]
         i = int(np.argmin(loss))
-        n_vertex, loss_vertex, ok = float(n[i]), float(loss[i]), False
-        if n.size >= 3:
-            x = np.log(n)
-            c2, c1, c0 = np.polyfit(x, loss, 2)
-            if c2 > 0:
-                x_star = -c1 / (2 * c2)
-                if x.min() <= x_star <= x.max():
-                    n_vertex = float(np.exp(x_star))
-                    loss_vertex = float(c0 + c1 * x_star + c2 * x_star**2)
-                    ok = True
+        x_star, loss_vertex, ok = quadratic_vertex(np.log(n), loss)
         optima.append(BudgetOptimum(
             compute_budget=float(c), n_runs=int(n.size), n_min=float(n[i]),
-            loss_min=float(loss[i]), n_vertex=n_vertex, loss_vertex=loss_vertex, vertex_ok=ok,
+            loss_min=float(loss[i]), n_vertex=float(np.exp(x_star)) if ok else float(n[i]),
+            loss_vertex=loss_vertex, vertex_ok=ok,
         ))
     return tuple(optima)
 
@@ -351,7 +365,7 @@ def write_isoflops_outputs(out_dir: str | os.PathLike, result: IsoflopsResult) -
     from matplotlib.figure import Figure
 
     from bayes_scaling import plots
-    from bayes_scaling.report import atomic_write_text, save_figure
+    from bayes_scaling.files import atomic_write_text, save_figure
 
     out = Path(out_dir)
     figures = {

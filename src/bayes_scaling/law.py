@@ -1,18 +1,42 @@
-"""The Chinchilla law and its compute-optimal allocation, as pure JAX functions.
+"""The Chinchilla law, the model's full mean-loss surface and what derives from them (pure JAX).
 
 ``L(N, D) = E + A / N**alpha + B / D**beta`` (Hoffmann et al. 2022, approach 3), with the FLOP
 count ``C = 6 N D``. Every function broadcasts over its arguments, so the same code serves one
 parameter set or a vector of posterior draws (shape ``(S,)``) against a grid of budgets.
 Extrapolation happens here, so callers must keep JAX's x64 mode on (importing the package does).
+
+:func:`mean_loss` is the model's whole surface (the law in its centred log-sum-exp form plus the
+API nuisance terms, see :mod:`bayes_scaling.model` for the reasoning and the priors) and
+:func:`log_optimal_learning_rate` its optimal learning rate; the numpyro model, the posterior's
+predictions and its optimum search all call these two, nothing else restates them.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["LawParams", "optimal_allocation", "optimal_loss", "predict_loss"]
+from bayes_scaling.params import CONTEXT_LENGTH, block_params, embedding_side_params
+
+__all__ = [
+    "LR_REF_PARAMS",
+    "STEPS_REF",
+    "LawParams",
+    "ModelData",
+    "log_optimal_learning_rate",
+    "mean_loss",
+    "optimal_allocation",
+    "optimal_loss",
+    "predict_loss",
+]
+
+#: Block parameters at which ``exp(l0)`` is the optimal learning rate.
+LR_REF_PARAMS = 1e7
+#: Optimizer steps at which ``exp(k_c)`` is the finite-step term.
+STEPS_REF = 1e4
 
 
 class LawParams(NamedTuple):
@@ -47,3 +71,71 @@ def optimal_loss(law: LawParams, flops):
     """The law's loss at the compute-optimal allocation for ``flops``."""
     n_opt, d_opt = optimal_allocation(law, flops)
     return predict_loss(law, n_opt, d_opt)
+
+
+class ModelData(NamedTuple):
+    """Padded model inputs, each a float64 array of shape ``(M_cap,)``.
+
+    Generic rows carry ``is_config = 0`` and placeholder (finite) configuration values; padded rows
+    carry ``mask = 0``. ``log_n_center`` and ``log_d_center`` (scalars) are where NUTS centres the
+    power-law terms (the data's mean log size and tokens); they change the sampler's coordinates,
+    not the model.
+    """
+
+    is_config: jnp.ndarray
+    log_n: jnp.ndarray
+    log_tokens: jnp.ndarray
+    log_n_center: jnp.ndarray
+    log_d_center: jnp.ndarray
+    d_model: jnp.ndarray
+    num_layers: jnp.ndarray
+    batch_size: jnp.ndarray
+    log_lr: jnp.ndarray
+    log_flops: jnp.ndarray
+    mask: jnp.ndarray
+
+
+def log_optimal_learning_rate(l0, a_lr, block):
+    """``ln lr* = l0 - a_lr ln(N_blocks / 1e7)``: the model's optimal learning rate. Broadcasts."""
+    return l0 - a_lr * jnp.log(block / LR_REF_PARAMS)
+
+
+def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
+    """Model mean loss (no noise) of every row; pure JAX, vmappable over draws.
+
+    ``params`` maps site names to scalars; ``prior`` is the model's ``PriorConfig`` (its
+    ``n_ref`` and ``d_ref`` centre the power-law terms). With ``nuisance=False`` every row uses
+    the core law.
+    """
+    log_n_ref = np.log(prior.n_ref)
+    log_d_ref = np.log(prior.d_ref)
+    e = params["e"]
+
+    def core(log_n, log_d):
+        return (
+            jnp.exp(e)
+            + jnp.exp(params["a_c"] - params["alpha"] * (log_n - log_n_ref))
+            + jnp.exp(params["b_c"] - params["beta"] * (log_d - log_d_ref))
+        )
+
+    generic = core(data.log_n, data.log_tokens)
+    if not nuisance:
+        return generic
+    body = block_params(data.d_model, data.num_layers)
+    emb = embedding_side_params(data.d_model)
+    log_n_eff = jnp.log(body + params["lam"] * emb)
+    log_d = data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb))
+    log_steps = log_d - jnp.log(data.batch_size * CONTEXT_LENGTH)
+    x = data.log_lr - log_optimal_learning_rate(params["l0"], params["a_lr"], body)
+    log_steps_eff = log_steps + params["p_lr"] * jnp.minimum(x, 0.0)
+    steps_term = jnp.exp(params["k_c"] - params["gamma"] * (log_steps_eff - np.log(STEPS_REF)))
+    r = jnp.log(data.d_model / data.num_layers) - params["log_ar0"]
+    shape = (
+        1.0
+        + params["c_deep"] * jnp.minimum(r, 0.0) ** 2
+        + params["c_wide"] * jnp.maximum(r, 0.0) ** 2
+    )
+    raw = (core(log_n_eff, log_d) + steps_term + params["c_hi"] * jnp.maximum(x, 0.0) ** 2) * shape
+    k = params["k_cap"]
+    capped = params["l_init"] - jax.nn.softplus(k * (params["l_init"] - raw)) / k
+    return jnp.where(data.is_config > 0.5, capped, generic)

@@ -77,7 +77,6 @@ choices alone moving such predictions by several percent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -87,6 +86,8 @@ import numpyro.distributions as dist
 
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
+from bayes_scaling.law import ModelData, mean_loss
+from bayes_scaling.params import VOCAB_SIZE, block_params, embedding_side_params
 
 __all__ = [
     "CORE_LATENT",
@@ -102,11 +103,6 @@ __all__ = [
     "mean_loss",
     "scaling_model",
 ]
-
-VOCAB_SIZE = 32000
-CONTEXT_LENGTH = 512
-LR_REF_PARAMS = 1e7
-STEPS_REF = 1e4
 
 #: Parameters :func:`mean_loss` reads (``a_c``, ``b_c`` are deterministic sites).
 CORE_SITES = ("e", "a_c", "b_c", "alpha", "beta", "sigma")
@@ -157,6 +153,34 @@ class PriorConfig:
         tau_log_sd)`` (relative standard deviation per square-root nat beyond the data; see the
         module docstring for the literature behind 0.015). ``tau_median = 0`` switches the
         discrepancy off (predictions then carry parameter uncertainty and noise only).
+    exponent_low, exponent_high : float
+        Truncation of ``alpha``, ``beta`` and ``gamma``.
+
+    The API nuisance terms (only fitted when API rows are present; see the module docstring):
+
+    lam_beta_a, lam_beta_b : float
+        ``lam ~ Beta(a, b)``, the weight of embedding-side parameters in ``N_eff``.
+    omega_beta_a, omega_beta_b : float
+        ``omega ~ Beta(a, b)``, their weight in the token count (zero density at 0).
+    gamma_mean, gamma_sd : float
+        ``gamma ~ TruncatedNormal(mean, sd, [exponent_low, exponent_high])``, the steps exponent.
+    lr_log_sd : float
+        ``l0 ~ Normal(ln lr_median, lr_log_sd)``.
+    a_lr_mean, a_lr_sd : float
+        ``a_lr ~ Normal(mean, sd)``, the exponent of ``lr* ∝ N_blocks^-a_lr``.
+    p_lr_mean, p_lr_sd, p_lr_low, p_lr_high : float
+        ``p_lr ~ TruncatedNormal(mean, sd, [low, high])``, progress per step below ``lr*``.
+    c_hi_scale, c_deep_scale, c_wide_scale : float
+        ``HalfNormal`` scales of the high-lr penalty and the deep / wide shape penalties.
+    ar0_median, ar0_log_sd : float
+        ``log_ar0 ~ Normal(ln ar0_median, ar0_log_sd)``, the best aspect ratio ``d / L``.
+    l_init_mean, l_init_sd : float
+        ``l_init ~ Normal(mean, sd)``, the untrained loss (``ln 32000`` nats).
+    k_cap_median, k_cap_log_sd : float
+        ``k_cap ~ LogNormal(ln median, log_sd)``, the sharpness of the soft saturation.
+    k_c_median, k_c_log_sd : float
+        ``k_c ~ Normal(ln median, log_sd)``: the finite-step term in nats at 1e4 steps (Kaplan
+        et al. 2020's ``(S_c/S)^0.76`` with ``S_c = 2.1e3`` gives ~0.3).
     """
 
     e_median: float = 1.8
@@ -174,6 +198,32 @@ class PriorConfig:
     lr_median: float = 1.2e-3
     tau_median: float = 0.015
     tau_log_sd: float = 0.5
+    exponent_low: float = 0.05
+    exponent_high: float = 1.5
+    lam_beta_a: float = 2.0
+    lam_beta_b: float = 4.0
+    omega_beta_a: float = 1.5
+    omega_beta_b: float = 3.0
+    gamma_mean: float = 0.4
+    gamma_sd: float = 0.2
+    lr_log_sd: float = 1.0
+    a_lr_mean: float = 0.3
+    a_lr_sd: float = 0.2
+    p_lr_mean: float = 1.0
+    p_lr_sd: float = 0.3
+    p_lr_low: float = 0.1
+    p_lr_high: float = 2.0
+    c_hi_scale: float = 0.5
+    c_deep_scale: float = 0.01
+    c_wide_scale: float = 0.01
+    ar0_median: float = 80.0
+    ar0_log_sd: float = 0.5
+    l_init_mean: float = float(np.log(VOCAB_SIZE))
+    l_init_sd: float = 0.2
+    k_cap_median: float = 3.0
+    k_cap_log_sd: float = 0.5
+    k_c_median: float = 0.4
+    k_c_log_sd: float = 1.0
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -183,28 +233,6 @@ class PriorConfig:
                 continue
             if not np.isfinite(value) or value <= 0:
                 raise PriorConfigError(f"{name}: expected a finite positive number, got {value!r}")
-
-
-class ModelData(NamedTuple):
-    """Padded model inputs, each a float64 array of shape ``(M_cap,)``.
-
-    Generic rows carry ``is_config = 0`` and placeholder (finite) configuration values; padded rows
-    carry ``mask = 0``. ``log_n_center`` and ``log_d_center`` (scalars) are where NUTS centres the
-    power-law terms (the data's mean log size and tokens); they change the sampler's coordinates,
-    not the model.
-    """
-
-    is_config: jnp.ndarray
-    log_n: jnp.ndarray
-    log_tokens: jnp.ndarray
-    log_n_center: jnp.ndarray
-    log_d_center: jnp.ndarray
-    d_model: jnp.ndarray
-    num_layers: jnp.ndarray
-    batch_size: jnp.ndarray
-    log_lr: jnp.ndarray
-    log_flops: jnp.ndarray
-    mask: jnp.ndarray
 
 
 def make_model_data(features: RunFeatures, capacity: int | None = None) -> ModelData:
@@ -221,7 +249,8 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
         return out
 
     # Centres: typical effective size and tokens of the rows (block-dominated for API rows).
-    body, emb = block_and_embedding_params(features.d_model, features.num_layers)
+    body = block_params(features.d_model, features.num_layers)
+    emb = embedding_side_params(features.d_model)
     n_typ = np.where(is_cfg, body + 0.3 * emb, features.n_params)
     d_typ = np.where(is_cfg, features.flops / (6.0 * (body + 0.1 * emb)), features.n_tokens)
     log_n_center = float(np.mean(np.log(n_typ))) if m else float(np.log(1e8))
@@ -300,52 +329,6 @@ def sample_discrepancy(rng_key, prior: PriorConfig, num_draws: int) -> dict[str,
     return {"tau_x": tau, "z_x": np.asarray(jax.random.normal(key_z, (num_draws,)))}
 
 
-def block_and_embedding_params(d_model, num_layers):
-    """Return block (+ final LayerNorm) and embedding-side (tokens, positions, head) counts."""
-    body = num_layers * (12.0 * d_model**2 + 7.0 * d_model) + d_model
-    emb = (2.0 * VOCAB_SIZE + CONTEXT_LENGTH) * d_model
-    return body, emb
-
-
-def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior: PriorConfig):
-    """Model mean loss (no noise) of every row; pure JAX, vmappable over draws.
-
-    ``params`` maps site names to scalars. With ``nuisance=False`` every row uses the core law.
-    """
-    log_n_ref = np.log(prior.n_ref)
-    log_d_ref = np.log(prior.d_ref)
-    e = params["e"]
-
-    def core(log_n, log_d):
-        return (
-            jnp.exp(e)
-            + jnp.exp(params["a_c"] - params["alpha"] * (log_n - log_n_ref))
-            + jnp.exp(params["b_c"] - params["beta"] * (log_d - log_d_ref))
-        )
-
-    generic = core(data.log_n, data.log_tokens)
-    if not nuisance:
-        return generic
-    body, emb = block_and_embedding_params(data.d_model, data.num_layers)
-    log_n_eff = jnp.log(body + params["lam"] * emb)
-    log_d = data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb))
-    log_steps = log_d - jnp.log(data.batch_size * CONTEXT_LENGTH)
-    log_lr_star = params["l0"] - params["a_lr"] * jnp.log(body / LR_REF_PARAMS)
-    x = data.log_lr - log_lr_star
-    log_steps_eff = log_steps + params["p_lr"] * jnp.minimum(x, 0.0)
-    steps_term = jnp.exp(params["k_c"] - params["gamma"] * (log_steps_eff - np.log(STEPS_REF)))
-    r = jnp.log(data.d_model / data.num_layers) - params["log_ar0"]
-    shape = (
-        1.0
-        + params["c_deep"] * jnp.minimum(r, 0.0) ** 2
-        + params["c_wide"] * jnp.maximum(r, 0.0) ** 2
-    )
-    raw = (core(log_n_eff, log_d) + steps_term + params["c_hi"] * jnp.maximum(x, 0.0) ** 2) * shape
-    k = params["k_cap"]
-    capped = params["l_init"] - jax.nn.softplus(k * (params["l_init"] - raw)) / k
-    return jnp.where(data.is_config > 0.5, capped, generic)
-
-
 def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dict:
     """Draw every latent site from its prior inside a numpyro model; returns name -> value.
 
@@ -354,12 +337,11 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
     ``a_c ~ Normal(m, s)`` independent of ``alpha``, ``a_s | alpha ~ Normal(m - alpha shift, s)``
     exactly: the prior is unchanged, but the likelihood no longer couples amplitude and exponent.
     """
-    alpha = numpyro.sample(
-        "alpha", dist.TruncatedNormal(prior.exponent_mean, prior.exponent_sd, low=0.05, high=1.5)
-    )
-    beta = numpyro.sample(
-        "beta", dist.TruncatedNormal(prior.exponent_mean, prior.exponent_sd, low=0.05, high=1.5)
-    )
+    def truncated(mean, sd, low=prior.exponent_low, high=prior.exponent_high):
+        return dist.TruncatedNormal(mean, sd, low=low, high=high)
+
+    alpha = numpyro.sample("alpha", truncated(prior.exponent_mean, prior.exponent_sd))
+    beta = numpyro.sample("beta", truncated(prior.exponent_mean, prior.exponent_sd))
     shift_n = data.log_n_center - np.log(prior.n_ref)
     shift_d = data.log_d_center - np.log(prior.d_ref)
     a_s = numpyro.sample(
@@ -378,26 +360,29 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
     }
     if nuisance:
         params.update(
-            lam=numpyro.sample("lam", dist.Beta(2.0, 4.0)),
-            omega=numpyro.sample("omega", dist.Beta(1.5, 3.0)),
-            # Kaplan (2020) (S_c/S)^0.76 with S_c = 2.1e3 gives ~0.3 nats at 1e4 steps.
-            gamma=numpyro.sample("gamma", dist.TruncatedNormal(0.4, 0.2, low=0.05, high=1.5)),
-            l0=numpyro.sample("l0", dist.Normal(np.log(prior.lr_median), 1.0)),
-            a_lr=numpyro.sample("a_lr", dist.Normal(0.3, 0.2)),
-            p_lr=numpyro.sample("p_lr", dist.TruncatedNormal(1.0, 0.3, low=0.1, high=2.0)),
-            c_hi=numpyro.sample("c_hi", dist.HalfNormal(0.5)),
-            c_deep=numpyro.sample("c_deep", dist.HalfNormal(0.01)),
-            c_wide=numpyro.sample("c_wide", dist.HalfNormal(0.01)),
-            log_ar0=numpyro.sample("log_ar0", dist.Normal(np.log(80.0), 0.5)),
-            l_init=numpyro.sample("l_init", dist.Normal(np.log(VOCAB_SIZE), 0.2)),
-            k_cap=numpyro.sample("k_cap", dist.LogNormal(np.log(3.0), 0.5)),
+            lam=numpyro.sample("lam", dist.Beta(prior.lam_beta_a, prior.lam_beta_b)),
+            omega=numpyro.sample("omega", dist.Beta(prior.omega_beta_a, prior.omega_beta_b)),
+            gamma=numpyro.sample("gamma", truncated(prior.gamma_mean, prior.gamma_sd)),
+            l0=numpyro.sample("l0", dist.Normal(np.log(prior.lr_median), prior.lr_log_sd)),
+            a_lr=numpyro.sample("a_lr", dist.Normal(prior.a_lr_mean, prior.a_lr_sd)),
+            p_lr=numpyro.sample("p_lr", truncated(prior.p_lr_mean, prior.p_lr_sd,
+                                                  prior.p_lr_low, prior.p_lr_high)),
+            c_hi=numpyro.sample("c_hi", dist.HalfNormal(prior.c_hi_scale)),
+            c_deep=numpyro.sample("c_deep", dist.HalfNormal(prior.c_deep_scale)),
+            c_wide=numpyro.sample("c_wide", dist.HalfNormal(prior.c_wide_scale)),
+            log_ar0=numpyro.sample("log_ar0", dist.Normal(np.log(prior.ar0_median),
+                                                          prior.ar0_log_sd)),
+            l_init=numpyro.sample("l_init", dist.Normal(prior.l_init_mean, prior.l_init_sd)),
+            k_cap=numpyro.sample("k_cap", dist.LogNormal(np.log(prior.k_cap_median),
+                                                         prior.k_cap_log_sd)),
         )
         # Runs below the optimal learning rate only identify k_c + gamma p_lr l0 (the steps term
         # is exp(k_c - gamma ln S - gamma p_lr (ln lr - l*))), so NUTS samples that combination,
-        # k_lo, and k_c follows; k_c ~ Normal(ln 0.4, 1) (Kaplan 2020's (S_c/S)^0.76 with
-        # S_c = 2.1e3 gives ~0.3 nats at 1e4 steps) becomes the exact conditional below.
+        # k_lo, and k_c follows; k_c ~ Normal(ln k_c_median, k_c_log_sd) becomes the exact
+        # conditional below.
         shift_k = params["gamma"] * params["p_lr"] * (params["l0"] - np.log(prior.lr_median))
-        k_lo = numpyro.sample("k_lo", dist.Normal(np.log(0.4) + shift_k, 1.0))
+        k_lo = numpyro.sample("k_lo", dist.Normal(np.log(prior.k_c_median) + shift_k,
+                                                  prior.k_c_log_sd))
         params["k_c"] = numpyro.deterministic("k_c", k_lo - shift_k)
     return params
 

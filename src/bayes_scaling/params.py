@@ -22,16 +22,45 @@ import numpy as np
 from bayes_scaling.errors import InvalidConfigError
 
 __all__ = [
+    "ASPECT_RATIO_BAND",
+    "CONTEXT_LENGTH",
+    "HEAD_DIM",
+    "OPTIMUM_BATCH_SIZES",
+    "OPTIMUM_D_MODELS",
+    "OPTIMUM_NUM_LAYERS",
     "PARAM_COUNT",
     "ParamCounts",
+    "TARGET_D_MODEL_MAX",
+    "TARGET_NUM_LAYERS_MAX",
+    "VOCAB_SIZE",
+    "block_params",
     "count_params",
+    "embedding_side_params",
     "non_embedding_params",
+    "target_shape_grid",
     "tokens_for_flops",
     "total_params",
 ]
 
+#: Vocabulary and context length of the API's model (DESIGN.md section 4).
 VOCAB_SIZE = 32000
 CONTEXT_LENGTH = 512
+#: Head dimension of every shape the package searches or recommends.
+HEAD_DIM = 64
+
+#: The shape grid of the simulator's true optimum (DESIGN.md section 3), also searched by the
+#: posterior's optimum: ``d_model`` in multiples of 64 up to 4096, 1-96 layers, batch 128 or 256.
+OPTIMUM_D_MODELS = np.arange(64, 4096 + 1, 64)
+OPTIMUM_NUM_LAYERS = np.arange(1, 96 + 1)
+OPTIMUM_BATCH_SIZES = (128, 256)
+
+#: The wider grid a recommendation at the target is chosen on (the target model may be larger
+#: than the API allows): ``d_model`` in multiples of 64 up to 8192, 1-128 layers.
+TARGET_D_MODEL_MAX = 8192
+TARGET_NUM_LAYERS_MAX = 128
+#: Aspect ratios ``d_model / num_layers`` searched at the target: the range over which Kaplan et
+#: al. (2020, fig. 5) found the loss of a fixed-size model within a few percent of its best.
+ASPECT_RATIO_BAND = (32.0, 256.0)
 
 #: The count the package reports as "N" everywhere (report.json's ``param_count``).
 PARAM_COUNT = "non_embedding"
@@ -111,15 +140,41 @@ def _as_numeric(value):
     return value
 
 
+def block_params(d_model, num_layers):
+    """Parameters of the transformer blocks and the final LayerNorm: ``L (12 d^2 + 7 d) + d``.
+
+    Broadcasts over NumPy or JAX arrays (float inputs stay float, for the model's surface).
+    """
+    d = _as_numeric(d_model)
+    return _as_numeric(num_layers) * (12 * d * d + 7 * d) + d
+
+
+def embedding_side_params(d_model):
+    """Token and position embeddings plus the untied output head: ``2 * 32000 d + 512 d``."""
+    return (2 * VOCAB_SIZE + CONTEXT_LENGTH) * _as_numeric(d_model)
+
+
+def target_shape_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(d_model, num_layers)`` pair of the recommendation grid, int64 arrays of shape (K,).
+
+    ``d_model`` in 64, 128, ..., ``TARGET_D_MODEL_MAX`` (head dimension 64), ``num_layers`` in
+    1..``TARGET_NUM_LAYERS_MAX``; callers restrict the aspect ratio.
+    """
+    d_grid, l_grid = np.meshgrid(
+        np.arange(HEAD_DIM, TARGET_D_MODEL_MAX + 1, HEAD_DIM, dtype=np.int64),
+        np.arange(1, TARGET_NUM_LAYERS_MAX + 1, dtype=np.int64),
+        indexing="ij",
+    )
+    return d_grid.ravel(), l_grid.ravel()
+
+
 def non_embedding_params(d_model, num_layers):
     """Non-embedding parameters ``L (12 d^2 + 7 d) + d + 32000 d`` (the output head included).
 
     Broadcasts over NumPy (or JAX) arrays; exact for integer inputs. Equal to
     ``count_params(d_model, num_layers, h).non_embedding`` for every valid ``h``.
     """
-    d = _as_numeric(d_model)
-    layers = _as_numeric(num_layers)
-    return layers * (12 * d * d + 7 * d) + d + VOCAB_SIZE * d
+    return block_params(d_model, num_layers) + VOCAB_SIZE * _as_numeric(d_model)
 
 
 def total_params(d_model, num_layers):

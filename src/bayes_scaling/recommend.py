@@ -33,13 +33,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
 from bayes_scaling.errors import InvalidConfigError
-from bayes_scaling.params import count_params, non_embedding_params
+from bayes_scaling.features import features_from_configs
+from bayes_scaling.params import (
+    ASPECT_RATIO_BAND,
+    HEAD_DIM,
+    count_params,
+    non_embedding_params,
+    target_shape_grid,
+)
 from bayes_scaling.space import RunConfig
+
+if TYPE_CHECKING:
+    from bayes_scaling.posterior import PosteriorQueries
 
 __all__ = [
     "ASPECT_RATIO_BAND",
@@ -47,16 +58,12 @@ __all__ = [
     "Recommendation",
     "candidate_shapes",
     "default_learning_rate",
-    "padded_call",
+    "median_learning_rate",
     "recommend",
 ]
 
 logger = logging.getLogger(__name__)
 
-HEAD_DIM = 64
-D_MODEL_MAX = 8192
-NUM_LAYERS_MAX = 128
-ASPECT_RATIO_BAND = (32.0, 256.0)
 LEARNING_RATE_CLIP = (1e-5, 1e-2)
 _SHAPE_RULES = ("n_opt_median", "expected_loss")
 _TIE_LOSS = 1e-4  # nats: shapes this close in posterior-mean loss count as equally good
@@ -138,11 +145,7 @@ def candidate_shapes(
     Counts use the closed form of ``params.non_embedding_params`` (proved equal to the model).
     """
     low, high = aspect_ratio_band
-    d_grid, l_grid = np.meshgrid(
-        np.arange(HEAD_DIM, D_MODEL_MAX + 1, HEAD_DIM, dtype=np.int64),
-        np.arange(1, NUM_LAYERS_MAX + 1, dtype=np.int64),
-        indexing="ij",
-    )
+    d_grid, l_grid = target_shape_grid()
     ratio = d_grid / l_grid
     keep = (ratio >= low) & (ratio <= high)
     d_model, num_layers = d_grid[keep], l_grid[keep]
@@ -167,36 +170,27 @@ def _config(d_model, num_layers, batch_size, learning_rate, flops) -> RunConfig:
     )
 
 
-def _features(configs):
-    from bayes_scaling.features import features_from_configs
-
-    return features_from_configs(configs)
-
-
-def padded_call(method, features, *args, block: int = 64) -> np.ndarray:
-    """Call ``method(*args, features)`` on features padded to a multiple of ``block`` rows.
-
-    A jitted posterior compiles once per number of rows; padding (repeating the last row) keeps
-    the number of distinct sizes small. Returns the ``(S, M)`` result for the real rows.
-    """
-    m = len(features)
-    size = block * max(1, -(-m // block))
-    index = np.concatenate([np.arange(m), np.full(size - m, m - 1)])
-    return np.asarray(method(*args, features.take(index)), np.float64)[:, :m]
+def median_learning_rate(posterior: PosteriorQueries, features) -> np.ndarray | None:
+    """Posterior median optimal learning rate per row, clipped; None without an lr term."""
+    draws = posterior.optimal_learning_rate(features)
+    if not np.isfinite(draws).any():
+        return None
+    median = np.nanmedian(draws, axis=0)
+    if not np.all(np.isfinite(median)):
+        return None
+    return np.clip(median, *LEARNING_RATE_CLIP)
 
 
 def _learning_rates(posterior, d_model, num_layers, batch_size, flops) -> tuple[np.ndarray, bool]:
     """Median optimal learning rate per shape (clipped), and whether the posterior gave one."""
     probe = [_config(d, L, batch_size, 1e-3, flops) for d, L in zip(d_model, num_layers,
                                                                     strict=True)]
-    draws = padded_call(posterior.optimal_learning_rate, _features(probe))
-    median = np.nanmedian(draws, axis=0) if np.isfinite(draws).any() else np.full(len(probe),
-                                                                                   np.nan)
-    if not np.all(np.isfinite(median)):
+    median = median_learning_rate(posterior, features_from_configs(probe))
+    if median is None:
         n = non_embedding_params(np.asarray(d_model), np.asarray(num_layers))
         fallback = np.array([default_learning_rate(x) for x in np.atleast_1d(n)])
         return fallback, False
-    return np.clip(median, *LEARNING_RATE_CLIP), True
+    return median, True
 
 
 def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> int:
@@ -209,7 +203,7 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
 
 def recommend(
     rng_key: jax.Array,
-    posterior,
+    posterior: PosteriorQueries,
     target_flops: float,
     *,
     shape_rule: str = "expected_loss",
@@ -221,8 +215,8 @@ def recommend(
     ----------
     rng_key : jax.Array
         Key for the posterior predictive draws of the chosen configuration's loss.
-    posterior : Posterior
-        A fitted posterior (``bayes_scaling.inference.Posterior`` or anything with its methods).
+    posterior : PosteriorQueries
+        A fitted posterior (``bayes_scaling.posterior.Posterior`` or another implementation).
     target_flops : float
         The compute of the run to plan.
     shape_rule : {"expected_loss", "n_opt_median"}
@@ -260,7 +254,7 @@ def recommend(
         lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops)
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops)
                    for i, lr in zip(inside, lrs, strict=True)]
-        mean_loss = padded_call(posterior.predict_mean, _features(configs)).mean(axis=0)
+        mean_loss = posterior.predict_mean(features_from_configs(configs)).mean(axis=0)
         # near-ties (within _TIE_LOSS nats; e.g. a law with no shape term): aspect ratio ~90
         tied = mean_loss <= mean_loss.min() + _TIE_LOSS
         centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
@@ -274,7 +268,7 @@ def recommend(
             posterior, [d_best], [l_best], batch_size, target_flops
         )
         config = _config(d_best, l_best, batch_size, lr[0], target_flops)
-        mean = float(padded_call(posterior.predict_mean, _features([config])).mean())
+        mean = float(posterior.predict_mean(features_from_configs([config])).mean())
         scored.append((mean, config, from_posterior))
     if scored[1][0] < scored[0][0] - 1e-9 * abs(scored[0][0]):
         _, chosen, from_posterior = scored[1]
@@ -282,7 +276,7 @@ def recommend(
         _, chosen, from_posterior = scored[0]
 
     counts = count_params(chosen.d_model, chosen.num_layers, chosen.num_heads)
-    draws = padded_call(posterior.sample_predictive, _features([chosen]), rng_key)
+    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen]))
     logger.debug("recommended %s (N=%d) for N_opt median %.3g", chosen, counts.non_embedding,
                  n_median)
     return Recommendation(

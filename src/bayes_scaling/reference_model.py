@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bayes_scaling.errors import InvalidConfigError
+from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE
 
 __all__ = [
     "CONTEXT_LENGTH",
@@ -28,9 +29,6 @@ __all__ = [
     "TransformerConfig",
     "TransformerLM",
 ]
-
-VOCAB_SIZE = 32000
-CONTEXT_LENGTH = 512
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from bayes_scaling.errors import DataFormatError
+from bayes_scaling.files import atomic_write
 from bayes_scaling.oracle import Observation
 from bayes_scaling.space import RunConfig
 
@@ -395,7 +395,7 @@ def _rows_of(runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]
 def write_runs_csv(
     path: str | os.PathLike, runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]]
 ) -> Path:
-    """Write runs as CSV, atomically (a temporary file, then ``os.replace``).
+    """Write runs as CSV, atomically and mode 0644 (:func:`bayes_scaling.files.atomic_write`).
 
     API observations are written in the API's columns plus ``non_embedding_params`` and
     ``tokens`` (``train_flops / (6 N)``), so :func:`read_runs` reads the file back.
@@ -412,21 +412,16 @@ def write_runs_csv(
     pathlib.Path
         The written file.
     """
-    path = Path(path)
     header, rows = _rows_of(runs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: _format(v) for k, v in row.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def _format(value: Any) -> Any:

@@ -125,7 +125,7 @@ def _plot_progress(history: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bayes_scaling.report import save_figure
+    from bayes_scaling.files import save_figure
 
     fig, (ax_n, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5))
     flops = [h["flops_used"] for h in history]

@@ -1,0 +1,137 @@
+"""report.md: the human-readable report, rendered from the report.json mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bayes_scaling.diagnostics import ESS_LIMIT, R_HAT_LIMIT
+from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE
+from bayes_scaling.report_figures import CAPTIONS
+
+__all__ = ["NUISANCE_LABELS", "render_markdown"]
+
+#: Labels of the nuisance summaries of report.json's ``nuisance`` key.
+NUISANCE_LABELS = {
+    "a_lr": "a_lr: lr* exponent (lr* ∝ N_blocks^-a_lr)",
+    "lr_star_1e7": "lr* at 1e7 block parameters",
+    "lam": "lam: weight of embedding-side params in N_eff",
+    "omega": "omega: weight of embedding-side params in D",
+}
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _interval(summary: Mapping[str, Any], fmt: Callable[[float], str] = _g) -> str:
+    lo50, hi50 = summary["ci50"]
+    lo90, hi90 = summary["ci90"]
+    return (f"{fmt(summary['median'])} (50%: {fmt(lo50)}–{fmt(hi50)}; "
+            f"90%: {fmt(lo90)}–{fmt(hi90)})")
+
+
+def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> str:
+    """report.md: the answer first, then the optimum, the posterior, diagnostics and warnings."""
+    rec = report["recommended"]
+    loss = rec["predicted_loss"]
+    n_opt, d_opt = report["n_opt"], report["d_opt"]
+    internal = str(report.get("law_units", "")).startswith("internal")
+    generic = str(report.get("law_units", "")).startswith("source")
+    n_unit = "parameters (the data's convention)" if generic else "non-embedding parameters"
+    lines = [
+        f"# Scaling-law report: target {report['target_flops']:.3g} FLOPs",
+        "",
+        "## Answer",
+        "",
+        f"Train **d_model = {rec['d_model']}, num_layers = {rec['num_layers']}, num_heads = "
+        f"{rec['num_heads']}**, batch size {rec['batch_size']}, learning rate "
+        f"{rec['learning_rate']:.3g} ({report.get('learning_rate_source', 'posterior')}), "
+        f"on {rec['tokens']:.3g} tokens "
+        f"({rec['non_embedding_params']:,} non-embedding parameters, {rec['total_params']:,} "
+        f"total). Predicted final loss **{loss['median']:.3f}** (90% interval "
+        f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).",
+        "",
+        f"Compute-optimal at the target: N_opt = **{n_opt['median']:.3g}** {n_unit} "
+        f"(90%: {n_opt['ci90'][0]:.3g}–{n_opt['ci90'][1]:.3g}), D_opt = "
+        f"**{d_opt['median']:.3g}** tokens (90%: {d_opt['ci90'][0]:.3g}–"
+        f"{d_opt['ci90'][1]:.3g}).",
+        "",
+        f"Shape rule: {report.get('shape_rule', 'n/a')}.",
+        "",
+        "## Compute-optimal allocation at the target",
+        "",
+        "Median (50% and 90% equal-tailed intervals). " + (
+            "N and D in the data's own convention (generic rows: the file's parameter and "
+            "token counts); the recommended shape treats N_opt as a non-embedding count, "
+            "which is only as right as that match." if generic else
+            "Package convention: N = non-embedding parameters of the reference model (output "
+            "head included, token and position embeddings excluded), D = C / (6 N)."),
+        "",
+        "| quantity | posterior |",
+        "|---|---|",
+        f"| N_opt (parameters) | {_interval(n_opt)} |",
+        f"| D_opt (tokens) | {_interval(d_opt)} |",
+        f"| loss at the optimum (model mean) | {_interval(report['loss_opt'])} |",
+        "",
+        "## Law parameters",
+        "",
+        "L(N, D) = E + A / N^alpha + B / D^beta (plus the model's nuisance terms).",
+        "",
+    ]
+    if internal:
+        lines += [
+            "**Units.** These are in the model's *internal* effective sizes, not the package's "
+            "N and D: N_eff = N_blocks + lam · N_emb and D = C / (6 (N_blocks + omega · "
+            "N_emb)), with N_blocks the transformer blocks and final LayerNorm and N_emb = "
+            f"2 · {VOCAB_SIZE} · d + {CONTEXT_LENGTH} · d (token and position embeddings and "
+            "the output head). "
+            "A and B are therefore not comparable with published fits as they stand; N_opt, "
+            "D_opt and the recommendation above are converted to the package's convention.",
+            "",
+        ]
+    else:
+        lines += ["Units: the N and D of the fitted rows (the source's convention).", ""]
+    lines += ["| parameter | median | 90% interval |", "|---|---|---|"]
+    for name, summary in report["posterior"].items():
+        lo, hi = summary["ci90"]
+        lines.append(f"| {name} | {_g(summary['median'])} | {_g(lo)} – {_g(hi)} |")
+    nuisance = report.get("nuisance") or {}
+    if nuisance:
+        lines += ["", "Nuisance parameters that move the recommendation:", "",
+                  "| parameter | median | 90% interval |", "|---|---|---|"]
+        for name, summary in nuisance.items():
+            lo, hi = summary["ci90"]
+            lines.append(f"| {NUISANCE_LABELS.get(name, name)} | {_g(summary['median'])} | "
+                         f"{_g(lo)} – {_g(hi)} |")
+    diag = report["diagnostics"]
+    lines += [
+        "",
+        "## Data and diagnostics",
+        "",
+        f"- runs: {report['n_runs']} ({report.get('runs_description', '')})",
+        f"- strategy: {report['strategy']}; FLOPs used {report['flops_used']:.3g} of a budget "
+        f"of {report['budget_flops']:.3g}",
+        f"- r_hat_max = {_opt(diag['r_hat_max'], '.3f')} (want ≤ {R_HAT_LIMIT}), "
+        f"ess_bulk_min = {_opt(diag['ess_bulk_min'], '.0f')} (want ≥ {ESS_LIMIT}), "
+        f"ess_tail_min = {_opt(report.get('ess_tail_min'), '.0f')}, "
+        f"divergences = {diag['divergences']}",
+    ]
+    ppc = report.get("ppc")
+    if ppc:
+        lines.append(f"- posterior predictive check: {ppc['coverage90']:.0%} of the runs inside "
+                     f"their 90% predictive interval (in-sample; want about 90%)")
+    lines.append("")
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    if figures:
+        lines += ["## Figures", ""]
+        for key, path in figures.items():
+            caption = CAPTIONS.get(key, key)
+            lines += [f"![{key}]({path})", "", f"*{caption}.*", ""]
+    return "\n".join(lines)
+
+
+def _opt(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
