@@ -12,10 +12,19 @@ import jax
 import numpy as np
 from matplotlib import colormaps
 
-from bayes_scaling.recommend import ASPECT_RATIO_BAND, LEARNING_RATE_CLIP, padded_call
+from bayes_scaling.recommend import median_learning_rate
 
 __all__ = [
+    "MIXING_NAMES",
+    "allocation_flops_grid",
     "compute_levels",
+    "drawn_levels",
+    "histogram_edges",
+    "mixing_names",
+    "optimal_allocation_curve",
+    "plot_loop_progress",
+    "plot_ranks",
+    "plot_trace",
     "plot_isoflops_power_law",
     "plot_isoflops_profiles",
     "isoflop_curve_features",
@@ -25,7 +34,6 @@ __all__ = [
     "plot_posterior_pairs",
     "plot_predictive_check",
     "predictive_check",
-    "preferred_aspect_ratio",
     "shape_for_size",
 ]
 
@@ -38,19 +46,6 @@ def _bands(ax, x, draws, color, label=None):
     ax.fill_between(x, q25, q75, color=color, alpha=0.35, linewidth=0)
     ax.plot(x, q50, color=color, linewidth=1.5, label=label)
     return q50
-
-
-def preferred_aspect_ratio(posterior) -> float:
-    """Aspect ratio ``d_model / num_layers`` the posterior prefers, clipped to the searched band.
-
-    The posterior median of ``exp(log_ar0)`` (the centre of the model's shape term) where the
-    model has one, otherwise the band's geometric centre (about 90).
-    """
-    draws = getattr(posterior, "draws", None) or {}
-    low, high = ASPECT_RATIO_BAND
-    if "log_ar0" in draws:
-        return float(np.clip(np.exp(np.median(np.asarray(draws["log_ar0"]))), low, high))
-    return float(np.sqrt(low * high))
 
 
 def shape_for_size(n_params, aspect_ratio: float) -> tuple[np.ndarray, np.ndarray]:
@@ -76,23 +71,12 @@ def shape_for_size(n_params, aspect_ratio: float) -> tuple[np.ndarray, np.ndarra
     return d, d / aspect_ratio
 
 
-def _median_lr(posterior, features):
-    """Posterior median optimal lr per row (clipped), or None if the model has no lr term."""
-    draws = padded_call(posterior.optimal_learning_rate, features)
-    if not np.isfinite(draws).any():
-        return None
-    median = np.nanmedian(draws, axis=0)
-    if not np.all(np.isfinite(median)):
-        return None
-    return np.clip(median, *LEARNING_RATE_CLIP)
-
-
 def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     """Features along one isoFLOP curve: the model's inputs at ``flops`` for sizes ``n_grid``.
 
     For API runs the sizes are placed on a continuous shape family (no integer rounding, so the
-    curve is smooth): aspect ratio ``d_model / num_layers`` fixed at
-    :func:`preferred_aspect_ratio`, head dimension 64, batch size 128, learning rate at the
+    curve is smooth): aspect ratio ``d_model / num_layers`` fixed at the posterior's
+    ``preferred_aspect_ratio()``, head dimension 64, batch size 128, learning rate at the
     posterior median optimum of each shape (1e-3 if the model has no lr term). For generic runs
     the features are ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)``.
     """
@@ -101,7 +85,7 @@ def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     n_grid = np.atleast_1d(np.asarray(n_grid, np.float64))
     if runs.kind != "api":
         return features_from_generic(n_grid, flops / (6.0 * n_grid)), n_grid
-    d, layers = shape_for_size(n_grid, preferred_aspect_ratio(posterior))
+    d, layers = shape_for_size(n_grid, posterior.preferred_aspect_ratio())
 
     def features(lr):
         return RunFeatures(d_model=d, num_layers=layers, num_heads=d / 64.0,
@@ -110,7 +94,7 @@ def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
                            n_tokens=float(flops) / (6.0 * n_grid))
 
     probe = features(np.full(d.shape, 1e-3))
-    lr = _median_lr(posterior, probe)
+    lr = median_learning_rate(posterior, probe)
     return (probe if lr is None else features(lr)), n_grid
 
 
@@ -132,16 +116,20 @@ def compute_levels(flops: np.ndarray, *, tolerance: float = 1.25) -> np.ndarray:
     return level
 
 
-def _drawn_levels(level: np.ndarray, max_levels: int) -> np.ndarray:
-    ids, counts = np.unique(level, return_counts=True)
-    ids = ids[counts >= 3]
+def drawn_levels(level: np.ndarray, max_levels: int) -> np.ndarray:
+    """Compute levels to draw: all of them, or ``max_levels`` spread evenly over them.
+
+    Levels with any number of runs are candidates (a level of one run still shows where its run
+    lies); when there are more than ``max_levels``, the smallest and the largest are always kept.
+    """
+    ids = np.unique(level)
     if ids.size > max_levels:
         ids = ids[np.unique(np.round(np.linspace(0, ids.size - 1, max_levels)).astype(int))]
     return ids
 
 
 def _mean(posterior, features) -> np.ndarray:
-    return padded_call(posterior.predict_mean, features).mean(axis=0)
+    return posterior.predict_mean(features).mean(axis=0)
 
 
 def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_levels: int = 7):
@@ -154,7 +142,8 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
         Key for the predictive draws.
     posterior : Posterior
     runs : bayes_scaling.runs_io.RunsData
-        The fitted runs; levels with at least 3 runs are drawn (at most ``max_levels``).
+        The fitted runs; every compute level is drawn, or ``max_levels`` of them spread from the
+        smallest to the largest (:func:`drawn_levels`; the title says how many were left out).
 
     Notes
     -----
@@ -166,11 +155,8 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
     means). A calibrated model puts about 90% of the points inside the light band.
     """
     level_of = compute_levels(runs.flops)
-    levels = _drawn_levels(level_of, max_levels)
-    if levels.size == 0:
-        ax.text(0.5, 0.5, "no compute level with 3 or more runs", ha="center",
-                transform=ax.transAxes)
-        return ax
+    levels = drawn_levels(level_of, max_levels)
+    n_levels = np.unique(level_of).size
     cmap = colormaps["plasma"]
     own_mean = _mean(posterior, runs.features())
     keys = jax.random.split(rng_key, levels.size)
@@ -179,10 +165,12 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
         at = np.flatnonzero(level_of == level)
         flops = float(np.exp(np.log(runs.flops[at]).mean()))
         n_low, n_high = runs.n_params[at].min() / 1.5, runs.n_params[at].max() * 1.5
-        grid = np.geomspace(n_low, n_high, 48)
+        widen = max(1.0, np.sqrt(10.0 / (n_high / n_low)))  # a decade at least, for few runs
+        grid = np.geomspace(n_low / widen, n_high * widen, 48)
         features, n_used = isoflop_curve_features(posterior, runs, flops, grid)
-        draws = padded_call(posterior.sample_predictive, features, key)
-        _bands(ax, n_used, draws, color, label=f"{flops:.2g} FLOPs")
+        draws = posterior.sample_predictive(key, features)
+        _bands(ax, n_used, draws, color, label=f"{flops:.2g} FLOPs ({at.size} run"
+               f"{'' if at.size == 1 else 's'})")
         on_curve, _ = isoflop_curve_features(posterior, runs, flops, runs.n_params[at])
         moved = runs.loss[at] - own_mean[at] + _mean(posterior, on_curve)
         ax.scatter(runs.n_params[at], moved, s=14, color=color, edgecolor="black",
@@ -191,8 +179,10 @@ def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_leve
     ax.set_xlabel("N (non-embedding parameters)" if runs.kind == "api" else "N (parameters)")
     ax.set_ylabel("final loss")
     title = "IsoFLOP curves: posterior predictive (50% / 90% bands)"
+    if levels.size < n_levels:
+        title += f"; {levels.size} of {n_levels} compute levels shown"
     if runs.kind == "api":
-        ratio = preferred_aspect_ratio(posterior)
+        ratio = posterior.preferred_aspect_ratio()
         title += (f"\ncurves: d_model/num_layers = {ratio:.0f}, lr = posterior optimum, bs 128;"
                   f"\npoints: observed - predicted(own config) + curve at its N")
     else:
@@ -212,7 +202,7 @@ def predictive_check(rng_key: jax.Array, posterior, runs) -> dict[str, np.ndarra
         losses inside their 90% predictive interval (about 0.9 for a calibrated model; in-sample,
         so a little optimistic).
     """
-    draws = padded_call(posterior.sample_predictive, runs.features(), rng_key)
+    draws = posterior.sample_predictive(rng_key, runs.features())
     q05, q50, q95 = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     inside = (runs.loss >= q05) & (runs.loss <= q95)
     return {"median": q50, "q05": q05, "q95": q95, "coverage90": float(inside.mean())}
@@ -248,6 +238,63 @@ def plot_predictive_check(ax, check: dict, runs):
     return ax
 
 
+#: Tokens per parameter spanned by the size grid of :func:`optimal_allocation_curve`.
+_TOKENS_PER_PARAM_RANGE = (0.01, 1e4)
+
+
+def allocation_flops_grid(data_flops: Sequence[float], target_flops: float, *,
+                          past_target: float = 2.0, num: int = 24) -> np.ndarray:
+    """Computes at which N_opt(C) is drawn: from the smallest run to ``past_target`` x the target.
+
+    Log-spaced, ``num`` points, the target itself included exactly (so the curve passes through
+    the point the report states).
+    """
+    c_low = float(np.min(data_flops))
+    c_high = max(float(target_flops) * past_target, float(np.max(data_flops)))
+    grid = np.geomspace(min(c_low, float(target_flops)), c_high, num)
+    return np.unique(np.append(grid, float(target_flops)))
+
+
+def optimal_allocation_curve(posterior, runs, flops_grid: Sequence[float], *,
+                             num_sizes: int = 96) -> np.ndarray:
+    """Per-draw continuous ``N_opt`` at each compute of ``flops_grid``, shape ``(S, K)``.
+
+    For API runs the optimum is searched along the continuous shape family of
+    :func:`isoflop_curve_features` (aspect ratio at the posterior's preferred value, head
+    dimension 64, batch 128, the posterior-median optimal learning rate): the posterior mean loss
+    on ``num_sizes`` log-spaced sizes (tokens per parameter from 0.01 to 10^4), its per-draw
+    minimum refined by the vertex of a parabola through the three grid points around it, so the
+    curve is smooth instead of a staircase of the discrete shape grid, and one batched call
+    covers every compute (no per-compute shape search). For generic runs (or ``runs=None``) it
+    is the posterior's own optimum, a closed form there.
+    """
+    from bayes_scaling.features import RunFeatures
+
+    flops_grid = np.asarray(flops_grid, np.float64)
+    if runs is None or runs.kind != "api":
+        return np.stack([np.asarray(posterior.optimum(float(c)).n_params, np.float64)
+                         for c in flops_grid], axis=1)
+    lo, hi = _TOKENS_PER_PARAM_RANGE
+    ln_ratio = np.linspace(np.log(lo), np.log(hi), num_sizes)
+    step = ln_ratio[1] - ln_ratio[0]
+    ln_n = 0.5 * (np.log(flops_grid / 6.0)[:, None] - ln_ratio[None, ::-1])  # (K, G), rising
+    feats = [isoflop_curve_features(posterior, runs, c, np.exp(row))[0]
+             for c, row in zip(flops_grid, ln_n, strict=True)]
+    features = RunFeatures.concat(feats)
+    mean = np.asarray(posterior.predict_mean(features), np.float64)
+    mean = mean.reshape(mean.shape[0], flops_grid.size, num_sizes)  # (S, K, G)
+    i = np.clip(np.argmin(mean, axis=2), 1, num_sizes - 2)
+    at = np.take_along_axis
+    y0, y1, y2 = (at(mean, (i + k)[..., None], axis=2)[..., 0] for k in (-1, 0, 1))
+    curvature = y0 - 2.0 * y1 + y2
+    shift = np.where(curvature > 0, 0.5 * (y0 - y2) / np.where(curvature > 0, curvature, 1.0),
+                     0.0)
+    ln_step = step / 2.0  # ln N moves by half the ln(tokens/param) step
+    ln_opt = np.take_along_axis(np.broadcast_to(ln_n, mean.shape[1:])[None], i[..., None],
+                                axis=2)[..., 0] + np.clip(shift, -1.0, 1.0) * ln_step
+    return np.exp(ln_opt)
+
+
 def plot_optimal_allocation(
     ax,
     posterior,
@@ -255,10 +302,10 @@ def plot_optimal_allocation(
     quantity: str,
     data_flops: Sequence[float],
     target_flops: float,
-    flops_max: float = 1e21,
     runs=None,
+    curve: tuple[np.ndarray, np.ndarray] | None = None,
 ):
-    """N_opt(C) or D_opt(C) with 50/90% bands, from the data's compute range to ``flops_max``.
+    """N_opt(C) or D_opt(C) with 50/90% bands, from the data's compute range to past the target.
 
     Parameters
     ----------
@@ -269,16 +316,24 @@ def plot_optimal_allocation(
     data_flops : sequence of float
         Computes of the fitted runs; their range is shaded.
     target_flops : float
-        Marked with a vertical line and the posterior median with its 90% interval.
+        Marked with a vertical line and the posterior median with its 90% interval (the
+        posterior's own optimum there, the number the report states).
     runs : RunsData, optional
         If given, the lowest-loss run of each compute level is drawn as a cross (a crude
-        empirical optimum; it is not what the fit uses).
+        empirical optimum; it is not what the fit uses), and for API runs the curve is the
+        continuous optimum of :func:`optimal_allocation_curve`.
+    curve : (flops, n_opt draws), optional
+        A precomputed :func:`allocation_flops_grid` and :func:`optimal_allocation_curve` (the
+        N_opt and D_opt figures share one); computed here if None.
     """
     if quantity not in ("n_params", "n_tokens"):
         raise ValueError(f"quantity: expected 'n_params' or 'n_tokens', got {quantity!r}")
     c_low, c_high = float(np.min(data_flops)), float(np.max(data_flops))
-    grid = np.geomspace(c_low, max(flops_max, target_flops * 10, c_high), 33)
-    draws = np.stack([np.asarray(getattr(posterior.optimum(c), quantity)) for c in grid], axis=1)
+    if curve is None:
+        grid = allocation_flops_grid(data_flops, target_flops)
+        curve = (grid, optimal_allocation_curve(posterior, runs, grid))
+    grid, n_draws = curve
+    draws = n_draws if quantity == "n_params" else grid[None, :] / (6.0 * n_draws)
     _bands(ax, grid, draws, "tab:blue", label="posterior median")
     ax.axvspan(c_low, c_high, color="0.85", zorder=0, label="compute range of the runs")
     at_target = np.asarray(getattr(posterior.optimum(target_flops), quantity))
@@ -299,6 +354,7 @@ def plot_optimal_allocation(
                    label="lowest-loss run per compute")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(float(grid.min()) / 1.2, float(grid.max()) * 1.2)
     ax.set_xlabel("training compute C (FLOPs)")
     if quantity == "n_params":
         generic = runs is not None and runs.kind != "api"
@@ -312,20 +368,57 @@ def plot_optimal_allocation(
     return ax
 
 
+def histogram_edges(*draws, bins: int = 40, max_bins: int = 400) -> np.ndarray:
+    """Common bin edges for histograms of ``draws`` that cover every finite draw.
+
+    The bin width is set by the central 99% of the pooled draws (``bins`` bins across it); the
+    edges then extend at that width to the smallest and largest draw, so no draw is clipped into
+    an end bin. If that would take more than ``max_bins`` bins (very long tails), the width grows
+    to fit ``max_bins``.
+    """
+    values = np.concatenate([np.asarray(d, np.float64).ravel() for d in draws])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("draws: expected at least one finite value, got none")
+    lo, hi = np.quantile(values, [0.005, 0.995])
+    v_min, v_max = float(values.min()), float(values.max())
+    if not hi > lo:
+        lo, hi = v_min - 0.5, v_max + 0.5
+    width = (hi - lo) / bins
+    left = int(np.ceil((lo - v_min) / width))
+    right = int(np.ceil((v_max - hi) / width))
+    if bins + left + right > max_bins:
+        return np.linspace(v_min, v_max, max_bins + 1)
+    return lo + width * np.arange(-left, bins + right + 1)
+
+
 def plot_loss_at_target(ax, *, loss_opt: np.ndarray, predicted_loss: np.ndarray,
                         target_flops: float):
-    """Posterior of the optimal loss and predictive of the recommended run's loss at the target."""
-    both = np.concatenate([np.asarray(loss_opt), np.asarray(predicted_loss)])
-    low, high = np.quantile(both, [0.005, 0.995])
-    bins = np.linspace(low, high, 40)
+    """Posterior of the optimal loss and predictive of the recommended run's loss at the target.
+
+    Every draw is binned (:func:`histogram_edges`; nothing is clipped into the end bins). The
+    axis shows the central 99.8% of the draws; the share of draws beyond it on either side is
+    written on the plot.
+    """
+    both = np.concatenate([np.asarray(loss_opt, np.float64), np.asarray(predicted_loss,
+                                                                        np.float64)])
+    edges = histogram_edges(loss_opt, predicted_loss)
     for draws, color, label in (
         (loss_opt, "tab:blue", "optimal loss (law, no noise)"),
         (predicted_loss, "tab:orange", "recommended run (predictive)"),
     ):
         draws = np.asarray(draws)
-        ax.hist(np.clip(draws, low, high), bins=bins, density=True, color=color, alpha=0.45,
+        ax.hist(draws, bins=edges, density=True, color=color, alpha=0.45,
                 label=f"{label}: median {np.median(draws):.3f}")
         ax.axvline(np.median(draws), color=color, linewidth=1.2)
+    view = np.quantile(both, [0.001, 0.999])
+    pad = 0.05 * (view[1] - view[0])
+    ax.set_xlim(view[0] - pad, view[1] + pad)
+    low, high = ax.get_xlim()
+    outside = (np.mean(both < low), np.mean(both > high))
+    if max(outside) > 0:
+        ax.text(0.99, 0.6, f"beyond the axes: {outside[0]:.1%} left, {outside[1]:.1%} right",
+                transform=ax.transAxes, ha="right", fontsize=7, color="0.3")
     ax.set_xlabel(f"loss at {target_flops:.0e} FLOPs")
     ax.set_ylabel("density")
     ax.set_title("Loss at the target", fontsize=9)
@@ -442,3 +535,85 @@ def plot_isoflops_power_law(ax, result, *, quantity: str, flops_max: float = 1e2
     ax.set_title(f"{label.split()[0]} vs compute, extrapolated to {grid.max():.0e}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     return ax
+
+
+#: Sites shown in the trace and rank plots, where the posterior has them (the law's
+#: parameters, the noise, then the nuisance terms that mix slowest).
+MIXING_NAMES = ("E", "A", "B", "alpha", "beta", "sigma", "lam", "omega", "l0", "a_lr")
+
+
+def mixing_names(idata) -> list[str]:
+    """The :data:`MIXING_NAMES` present in ``idata.posterior``, in that order."""
+    return [name for name in MIXING_NAMES if name in idata.posterior]
+
+
+def _mixing_dataset(idata, var_names: Sequence[str]):
+    """The posterior's ``var_names``, with the heavy-tailed amplitudes A and B as log10."""
+    data = idata.posterior[list(var_names)]
+    for name in ("A", "B"):
+        if name in data:
+            data = data.assign({f"log10 {name}": np.log10(data[name])}).drop_vars(name)
+    order = [f"log10 {n}" if n in ("A", "B") else n for n in var_names]
+    return data[order]
+
+
+def _small_labels(axes) -> None:
+    for ax in np.ravel(axes):
+        ax.tick_params(labelsize=6)
+        ax.title.set_fontsize(8)
+        ax.xaxis.label.set_fontsize(7)
+        ax.yaxis.label.set_fontsize(7)
+
+
+def plot_trace(axes, idata, var_names: Sequence[str]):
+    """ArviZ trace plot (per-chain densities left, traces right) on ``axes``, shape ``(V, 2)``.
+
+    A and B are drawn as log10. Divergent transitions are marked under the traces when
+    ``idata`` has ``sample_stats``.
+    """
+    import arviz as az
+
+    data = _mixing_dataset(idata, var_names)
+    if "sample_stats" in idata.groups():
+        data = az.InferenceData(posterior=data, sample_stats=idata.sample_stats)
+    az.plot_trace(data, axes=axes, compact=True, show=False)
+    _small_labels(axes)
+    return axes
+
+
+def plot_ranks(axes, idata, var_names: Sequence[str]):
+    """ArviZ rank plots (one per variable) on ``axes``: flat histograms mean the chains mix."""
+    import arviz as az
+
+    flat = np.ravel(axes)
+    az.plot_rank(_mixing_dataset(idata, var_names), ax=flat[: len(var_names)], show=False)
+    for ax in flat[len(var_names):]:
+        ax.set_axis_off()
+    _small_labels(axes)
+    return axes
+
+
+def plot_loop_progress(axes, history: Sequence[dict]):
+    """How the loop narrowed its answer: two Axes, against the FLOPs spent.
+
+    Left the ln-width of the N_opt 90% interval, right the width of the optimal loss's 90%
+    interval at the target, one point per fit (``LoopResult.history``); the final fit, which
+    has the report's settings, is drawn as a star.
+    """
+    ax_n, ax_loss = axes
+    flops = np.array([h["flops_used"] for h in history], np.float64)
+    final = np.array([bool(h.get("final")) for h in history])
+    for ax, key, color, label in (
+        (ax_n, "n_opt_ci90_ln_width", "C0", "ln-width of N_opt 90% interval"),
+        (ax_loss, "loss_ci90_width", "C1", "width of loss 90% interval"),
+    ):
+        values = np.array([h[key] for h in history], np.float64)
+        ax.plot(flops[~final], values[~final], "o-", color=color, label="in-loop fits")
+        if final.any():
+            ax.scatter(flops[final], values[final], marker="*", s=90, color=color,
+                       edgecolor="black", zorder=3, label="final fit")
+        ax.set(xscale="log", xlabel="FLOPs spent", ylabel=label)
+        ax.legend(fontsize=7)
+    ax_n.set_title("N_opt at the target", fontsize=9)
+    ax_loss.set_title("optimal loss at the target", fontsize=9)
+    return axes
