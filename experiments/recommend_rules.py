@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -33,6 +34,12 @@ RULES = ("n_opt_median", "expected_loss")
 def load_posterior(path) -> Posterior:
     """A Posterior from a saved posterior.nc (default prior)."""
     return Posterior.load(path)
+
+
+def _run_label(run_dir: Path) -> str:
+    """A run's label from its report (strategy and size), not its (often temporary) path."""
+    report = json.loads((run_dir / "report.json").read_text())
+    return f"{report['strategy']} run, {report['n_runs']} runs"
 
 
 def grid_posterior(seed: int, nuts: NutsConfig, budget: float) -> tuple[Posterior, int]:
@@ -60,7 +67,8 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     nuts = NutsConfig(num_warmup=args.warmup, num_samples=args.samples, num_chains=args.chains)
     truth = Truth()
-    sources = [(f"run {d}", load_posterior(Path(d) / "posterior.nc")) for d in args.run_dir]
+    sources = [(_run_label(Path(d)), load_posterior(Path(d) / "posterior.nc"))
+               for d in args.run_dir]
     for seed in range(args.seeds):
         posterior, m = grid_posterior(seed, nuts, args.budget)
         sources.append((f"isoflop grid, {m} runs, noise seed {seed}", posterior))

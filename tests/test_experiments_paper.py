@@ -41,3 +41,64 @@ def test_committed_paper_is_built_from_the_current_results(make_paper):
     assert (root / "paper" / "paper.md").read_text() == text, (
         "paper/paper.md is stale: run python experiments/make_paper.py"
     )
+
+
+def _rows(tmp_path, regrets):
+    """A benchmark rows file: ``regrets[truth][strategy]`` per seed."""
+    import json
+
+    lines = []
+    for truth, by_strategy in regrets.items():
+        for strategy, values in by_strategy.items():
+            for seed, regret in enumerate(values):
+                lines.append(json.dumps({
+                    "truth": truth, "strategy": strategy, "seed": seed, "regret": regret,
+                    "n_error": 0.1, "loss_error": 0.05, "predicted_ci90": [2.9, 3.1],
+                    "seconds": 40.0 if strategy == "active" else 1.0,
+                    "largest_run": 3e17 if strategy == "active" else 1e18}))
+    path = tmp_path / "experiments" / "results" / "benchmark_strategies.rows.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_benchmark_discussion_says_where_the_active_loop_does_not_win(make_paper, tmp_path):
+    _rows(tmp_path, {"easy": {"active": [0.001, 0.002], "random": [0.01, 0.02]},
+                     "hard": {"active": [0.03, 0.05], "random": [0.004, 0.002]}})
+    text, missing = make_paper["build"]("{{discuss benchmark}}\n\n{{discuss headline}}\n",
+                                        tmp_path)
+    assert missing == [] and "{{" not in text
+    assert "Where it does not win" in text and "`hard` (best: `random`" in text
+    assert "`easy`" not in text.split("Where it does not win")[1].split(".")[0]
+    assert "a lower regret than `random` in 2 of 4" in text
+    assert "0.0160 nats for `active`" in text  # the headline's median, computed not typed
+
+
+def test_missing_results_are_said_in_the_text(make_paper, tmp_path):
+    template = ("{{discuss epoch}}\n\n{{figure experiments/results/figures/x.png | A caption.}}"
+                "\n")
+    text, missing = make_paper["build"](template, tmp_path)
+    assert "no discussion yet" in text and "missing figure" in text
+    assert missing == ["experiments/results/epoch_check.md", "experiments/results/figures/x.png"]
+    figure = tmp_path / "experiments" / "results" / "figures" / "x.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"png")
+    text, _ = make_paper["build"](template, tmp_path)
+    assert "![Figure 1](../experiments/results/figures/x.png)" in text
+    assert "*Figure 1. A caption.*" in text
+
+
+def test_committed_paper_has_no_temporary_paths_or_typed_labels():
+    text = (SCRIPT.parents[1] / "paper" / "paper.md").read_text()
+    assert "commit 6a6ab6f" not in text
+    for section in ("## Abstract", "## References"):
+        assert section in text
+    assert text.count("![Figure") >= 4
+
+
+def test_paper_figures_script_draws_from_the_committed_results(tmp_path):
+    figures = runpy.run_path(str(SCRIPT.with_name("paper_figures.py")))
+    results = SCRIPT.parent / "results"
+    assert figures["main"](["--results", str(results), "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(figures["FIGURES"])
+    assert figures["main"](["--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
