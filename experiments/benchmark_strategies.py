@@ -32,6 +32,7 @@ from bayes_scaling.loop import STRATEGIES, LoopConfig, run_loop
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth
+from bayes_scaling.summary import equal_tailed
 
 TRUTHS = {
     "lowE-steepN": dict(E=1.6, A=420.0, alpha=0.37, B=500.0, beta=0.34, seed=11),
@@ -50,7 +51,7 @@ FULL_SETTINGS = dict(budget_flops=2e18, num_warmup=120, num_samples=120, queries
 
 
 def run_one(truth: Truth, strategy: str, seed: int, config_kwargs: dict) -> dict:
-    config = LoopConfig(strategy=strategy, **config_kwargs)
+    config = LoopConfig.from_flat(strategy=strategy, **config_kwargs)
     with tempfile.TemporaryDirectory() as tmp:
         api = SimulatedApi(truth, config.budget_flops)
         oracle = open_oracle(api, Path(tmp) / "ledger.sqlite", config.budget_flops)
@@ -62,7 +63,7 @@ def run_one(truth: Truth, strategy: str, seed: int, config_kwargs: dict) -> dict
         seconds = time.perf_counter() - start
     scores = evaluate_recommendation(truth, result.recommendation, config.target_flops)
     predicted = np.asarray(result.recommendation.predicted_loss, np.float64)
-    lo, median, hi = np.quantile(predicted, [0.05, 0.5, 0.95])
+    lo, median, hi = equal_tailed(predicted)
     return {
         "strategy": strategy,
         "seed": seed,

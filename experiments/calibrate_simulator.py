@@ -54,16 +54,16 @@ FRONTIER_LABEL = "2025, >= 6e16 FLOPs (near the frontier)"
 
 @dataclasses.dataclass(frozen=True)
 class Runs:
-    """Columns of the API log as float arrays, plus the edition of each row."""
+    """The API log: each row's edition and loss, then its configuration as float arrays."""
 
+    edition: np.ndarray  # "2024" or "2025"
+    loss: np.ndarray
     d_model: np.ndarray
     num_layers: np.ndarray
     num_heads: np.ndarray
     batch_size: np.ndarray
     learning_rate: np.ndarray
     flops: np.ndarray
-    loss: np.ndarray
-    edition: np.ndarray  # "2024" or "2025"
 
     def subset(self, mask: np.ndarray) -> Runs:
         """Return the rows where ``mask`` is true."""

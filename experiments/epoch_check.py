@@ -18,8 +18,9 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_generic
-from bayes_scaling.files import atomic_write_text
+from bayes_scaling.files import atomic_write_lines
 from bayes_scaling.inference import NutsConfig, fit_posterior
+from bayes_scaling.summary import equal_tailed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -64,7 +65,7 @@ def main(argv=None) -> str:
     ]
     ok = True
     for name, (est, lo, hi) in EPOCH.items():
-        q5, q50, q95 = np.percentile(draws[name], [5, 50, 95])
+        q5, q50, q95 = equal_tailed(draws[name])
         inside = lo <= q50 <= hi
         ok &= inside
         lines.append(
@@ -72,7 +73,7 @@ def main(argv=None) -> str:
             f"| {inside} |"
         )
     for name in ("A", "B"):
-        q5, q50, q95 = np.percentile(draws[name], [5, 50, 95])
+        q5, q50, q95 = equal_tailed(draws[name])
         lines.append(f"| {name} | | | {q50:.4g} | [{q5:.4g}, {q95:.4g}] | |")
     d = post.diagnostics
     ok &= d.r_hat_max <= 1.01 and d.divergences == 0
@@ -81,9 +82,8 @@ def main(argv=None) -> str:
         f"r_hat max {d.r_hat_max:.4f}, ess bulk min {d.ess_bulk_min:.0f}, ess tail min "
         f"{d.ess_tail_min:.0f}, divergences {d.divergences}. PASS: {ok}",
     ]
-    table = "\n".join(lines)
+    table = atomic_write_lines(args.out, lines)
     print(table)
-    atomic_write_text(args.out, table + "\n")
     return table
 
 

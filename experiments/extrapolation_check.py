@@ -31,8 +31,9 @@ import jax
 import numpy as np
 
 from bayes_scaling.features import features_from_generic
-from bayes_scaling.files import atomic_write_text
+from bayes_scaling.files import atomic_write_lines
 from bayes_scaling.inference import NutsConfig, Refitter
+from bayes_scaling.summary import equal_tailed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -88,7 +89,7 @@ def check(name, n, d, loss, held, refitter, key):
     law_only = replace(post, data_range=None)
     for label, p in (("before", law_only), ("after", post)):
         pred = p.sample_predictive(jax.random.fold_in(key, 1), features)
-        lo, med, hi = np.percentile(pred, [5, 50, 95], axis=0)
+        lo, med, hi = equal_tailed(pred, axis=0)
         covered = (lo <= loss[held]) & (loss[held] <= hi)
         row["covered"][label] = covered
         row[f"coverage_{label}"] = float(covered.mean())
@@ -146,9 +147,8 @@ def main(argv=None) -> str:
         name = "law only" if label == "before" else "with discrepancy"
         lines.append("")
         lines.append(f"All held-out runs, {name}: {hits}/{total} covered ({hits / total:.0%}).")
-    table = "\n".join(lines)
+    table = atomic_write_lines(args.out, lines)
     print(table)
-    atomic_write_text(args.out, table + "\n")
     return table
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_median
 
 from bayes_scaling.features import features_from_configs
-from bayes_scaling.files import atomic_write_text
+from bayes_scaling.files import atomic_write_lines
 from bayes_scaling.inference import NutsConfig, Refitter, _capacity
 from bayes_scaling.model import ModelData, PriorConfig, make_model_data, scaling_model
 from bayes_scaling.simulator.truth import Truth, observed_loss
@@ -98,9 +98,8 @@ def main(argv=None) -> str:
         a, b = np.median(times["refit"]), np.median(times["naive"])
         lines.append(f"| {size} | {a:.2f} | {b:.2f} | {b / a:.1f} |")
         print(lines[-1], flush=True)
-    table = "\n".join(lines)
+    table = atomic_write_lines(args.out, lines)
     print(table)
-    atomic_write_text(args.out, table + "\n")
     return table
 
 

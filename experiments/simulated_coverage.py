@@ -28,6 +28,7 @@ from bayes_scaling.inference import NutsConfig, Refitter
 from bayes_scaling.simulator.evaluation import true_optimum
 from bayes_scaling.simulator.truth import Truth, observed_loss, optimal_learning_rate
 from bayes_scaling.space import RunConfig, validate_config
+from bayes_scaling.summary import equal_tailed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 1e19
@@ -82,9 +83,9 @@ def run_seed(seed: int, refitter: Refitter) -> dict:
     seconds = time.perf_counter() - start
     opt = posterior.optimum(TARGET)
     best = true_optimum(truth, TARGET)
-    n_lo, n_med, n_hi = np.percentile(opt.n_params, [5, 50, 95])
-    l_lo, l_med, l_hi = np.percentile(opt.loss, [5, 50, 95])
-    b_lo, b_hi = np.percentile(opt.law_loss, [5, 95])
+    n_lo, n_med, n_hi = equal_tailed(opt.n_params)
+    l_lo, l_med, l_hi = equal_tailed(opt.loss)
+    b_lo, _, b_hi = equal_tailed(opt.law_loss)
     return {
         "seed": seed,
         "runs": len(configs),

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         kwargs = dict(budget_flops=2e17, max_queries=6, planned_queries=6, num_initial=4,
                       num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
                       final_num_chains=1)
-    config = LoopConfig(**kwargs)
+    config = LoopConfig.from_flat(**kwargs)
     with tempfile.TemporaryDirectory() as tmp:
         oracle = open_oracle(SimulatedApi(Truth(), config.budget_flops),
                              Path(tmp) / "ledger.sqlite", config.budget_flops)
@@ -47,9 +47,11 @@ def main(argv=None) -> int:
         f"{len(result.history)} fits, stop: {result.stop_reason}; largest run "
         f"{max(o.config.train_flops for o in result.observations):.0e} FLOPs", "",
         f"Settings: budget {config.budget_flops:.3g}, target {config.target_flops:.3g}, planned "
-        f"queries {config.planned_queries}, queries per refit {config.queries_per_fit}, in-loop "
-        f"NUTS {config.num_chains} x ({config.num_warmup} + {config.num_samples}), final NUTS "
-        f"{config.final_num_chains} x ({config.final_num_warmup} + {config.final_num_samples}); "
+        f"queries {config.active.planned_queries}, queries per refit "
+        f"{config.active.queries_per_fit}, in-loop NUTS {config.nuts.num_chains} x "
+        f"({config.nuts.num_warmup} + {config.nuts.num_samples}), final NUTS "
+        f"{config.final_nuts.num_chains} x ({config.final_nuts.num_warmup} + "
+        f"{config.final_nuts.num_samples}); "
         f"final r-hat max {result.posterior.diagnostics.r_hat_max:.3f}. The machine's 2 cores "
         "were shared with other jobs, so the wall seconds are upper bounds; CPU seconds count all "
         "threads of this process.", "",

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from bayes_scaling.candidates import CandidateConfig, generate_candidates
+from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.errors import BudgetExceededError
+from bayes_scaling.isoflop_grid import IsoflopGridConfig
 from bayes_scaling.law import LawParams, optimal_allocation, predict_loss
-from bayes_scaling.loop import LoopConfig, ModelBackend, initial_design, run_loop
+from bayes_scaling.loop import ActiveConfig, LoopConfig, ModelBackend, initial_design, run_loop
 from bayes_scaling.oracle import Observation
 from bayes_scaling.params import non_embedding_params
 from bayes_scaling.simulator.truth import Truth, observed_loss
@@ -59,6 +61,8 @@ class Optimum:
 class FakePosterior:
     """Draws of Chinchilla law parameters whose spread shrinks as runs accumulate."""
 
+    diagnostics = Diagnostics(r_hat_max=1.0, ess_bulk_min=1e3, ess_tail_min=1e3, divergences=0)
+
     def __init__(self, rng_key, n_runs):
         scale = 1.0 / np.sqrt(n_runs)
         z = np.asarray(jax.random.normal(rng_key, (5, 200)))
@@ -106,8 +110,10 @@ def fake_backend():
 def test_strategies_never_exceed_the_budget(strategy, budget):
     oracle = FakeOracle(budget)
     config = LoopConfig(budget_flops=budget, strategy=strategy, max_queries=16,
-                        fit_baseline_posterior=False, num_bootstrap=20,
-                        candidates=CandidateConfig(num_random=300, num_focus=100))
+                        isoflop_grid=IsoflopGridConfig(fit_baseline_posterior=False,
+                                                       num_bootstrap=20),
+                        active=ActiveConfig(candidates=CandidateConfig(num_random=300,
+                                                                       num_focus=100)))
     events = []
     result = run_loop(jax.random.PRNGKey(1), oracle, config, backend=fake_backend(),
                       callback=events.append)
@@ -123,19 +129,19 @@ def test_strategies_never_exceed_the_budget(strategy, budget):
 
 def test_active_stops_when_interval_is_narrow():
     oracle = FakeOracle(2e18)
-    config = LoopConfig(strategy="active", stop_ci_width=10.0, max_queries=40,
-                        candidates=CandidateConfig(num_random=200, num_focus=100))
+    config = LoopConfig(strategy="active", max_queries=40, active=ActiveConfig(
+        stop_ci_width=10.0, candidates=CandidateConfig(num_random=200, num_focus=100)))
     result = run_loop(jax.random.PRNGKey(0), oracle, config, backend=fake_backend())
     assert result.stop_reason == "interval narrower than stop width"
-    assert len(result.observations) == config.num_initial
+    assert len(result.observations) == config.active.num_initial
 
 
 def test_active_continues_a_resumed_oracle_without_repaying():
     oracle = FakeOracle(2e18)
-    config = LoopConfig(strategy="active", max_queries=12,
-                        candidates=CandidateConfig(num_random=300, num_focus=100))
+    config = LoopConfig(strategy="active", max_queries=12, active=ActiveConfig(
+        candidates=CandidateConfig(num_random=300, num_focus=100)))
     run_loop(jax.random.PRNGKey(0), oracle, LoopConfig(strategy="active", max_queries=10,
-             candidates=config.candidates), backend=fake_backend())
+             active=config.active), backend=fake_backend())
     paid_before = len(oracle.charges)
     result = run_loop(jax.random.PRNGKey(0), oracle, config, backend=fake_backend())
     assert len(oracle.charges) == len(result.observations) <= 12
@@ -192,8 +198,8 @@ def test_active_spends_the_budget_and_prices_cheap_runs_at_the_floor(monkeypatch
     monkeypatch.setattr(acquisition, "score_candidates", spy)
     budget = 2e18
     oracle = FakeOracle(budget)
-    config = LoopConfig(strategy="active", planned_queries=24, max_queries=120,
-                        candidates=CandidateConfig(num_random=400, num_focus=200))
+    config = LoopConfig(strategy="active", max_queries=120, active=ActiveConfig(
+        planned_queries=24, candidates=CandidateConfig(num_random=400, num_focus=200)))
     result = run_loop(jax.random.PRNGKey(0), oracle, config, backend=fake_backend())
     # The budget is (nearly) spent, well before the safety bound on queries.
     assert result.stop_reason == "budget spent"
@@ -204,7 +210,8 @@ def test_active_spends_the_budget_and_prices_cheap_runs_at_the_floor(monkeypatch
     assert scored
     floors = [floor for _, _, floor, _ in scored]
     assert floors[0] == pytest.approx(
-        (budget - sum(oracle.charges[: config.num_initial])) / (24 - config.num_initial))
+        (budget - sum(oracle.charges[: config.active.num_initial]))
+        / (24 - config.active.num_initial))
     assert max(floors) > 3 * floors[0]  # the floor rises as the planned queries run out
     for reduction, costs, floor, score in scored:
         best = int(np.argmax(score))
@@ -220,5 +227,5 @@ def test_active_spends_the_budget_and_prices_cheap_runs_at_the_floor(monkeypatch
             assert reduction[best] / max(costs[best], floor) >= (
                 reduction[dearer] / costs[dearer]).max()
     # Nearly all the FLOPs went to runs of at least 1e16; tiny runs only in the initial design.
-    acquired = oracle.charges[config.num_initial:]
+    acquired = oracle.charges[config.active.num_initial:]
     assert sum(c for c in acquired if c >= 1e16) >= 0.95 * sum(acquired)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FILE_MODE", "atomic_write", "atomic_write_text", "save_figure"]
+__all__ = ["FILE_MODE", "atomic_write", "atomic_write_lines", "atomic_write_text", "save_figure"]
 
 #: Mode of every written file: owner read/write, everyone read.
 FILE_MODE = 0o644
@@ -56,6 +56,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_lines(path: str | os.PathLike, lines) -> str:
+    """Write ``lines`` joined by newlines (and a final one) atomically; return the joined text."""
+    text = "\n".join(lines)
+    atomic_write_text(path, text + "\n")
+    return text
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:

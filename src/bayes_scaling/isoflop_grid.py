@@ -16,7 +16,7 @@ runs of each profile gives intervals, including the ``predicted_loss`` draws of 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
 
 import jax
 import numpy as np
@@ -24,12 +24,42 @@ from scipy.optimize import curve_fit
 
 from bayes_scaling.candidates import shape_for_n_params
 from bayes_scaling.isoflops import quadratic_vertex
-from bayes_scaling.params import count_params, non_embedding_params
+from bayes_scaling.params import HEAD_DIM, count_params, non_embedding_params
+from bayes_scaling.session import Session, StrategyResult
 from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
+from bayes_scaling.summary import equal_tailed
 
-__all__ = ["fit_isoflop_grid", "grid_design", "grid_learning_rate", "plan_grid", "run_isoflop_grid"]
+__all__ = [
+    "IsoflopGridConfig",
+    "fit_isoflop_grid",
+    "grid_design",
+    "grid_learning_rate",
+    "plan_grid",
+    "run_isoflop_grid",
+]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IsoflopGridConfig:
+    """Settings of the ``isoflop-grid`` strategy.
+
+    Parameters
+    ----------
+    fit_baseline_posterior : bool
+        Also fit the Bayesian model to the grid's runs (for the report).
+    num_bootstrap : int
+        Bootstrap resamples of the power-law fits.
+    """
+
+    fit_baseline_posterior: bool = True
+    num_bootstrap: int = 200
+
+    def __post_init__(self) -> None:
+        value = self.num_bootstrap
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"num_bootstrap: expected an integer >= 1, got {value!r}")
 
 
 def grid_learning_rate(n_params: float, *, clip: bool = True) -> float:
@@ -154,7 +184,7 @@ def fit_isoflop_grid(rng_key, configs, losses, target_flops: float, *, num_boots
 
 
 def _recommendation(fitted: dict, target_flops: float):
-    from bayes_scaling.recommend import HEAD_DIM, Recommendation, candidate_shapes
+    from bayes_scaling.recommend import Recommendation, candidate_shapes
 
     d_model, num_layers, n_params = candidate_shapes()
     n_star = fitted["fit"]["n_opt"]
@@ -174,26 +204,25 @@ def _recommendation(fitted: dict, target_flops: float):
     )
 
 
-def run_isoflop_grid(rng_key, runner, backend) -> tuple[Any, list, str, Any, dict]:
-    """Run the fixed design through the loop's runner, fit it, and recommend.
+def run_isoflop_grid(rng_key, session: Session, backend,
+                     config: IsoflopGridConfig) -> StrategyResult:
+    """Run the fixed design through the session, fit it, and recommend.
 
-    Returns ``(posterior, history, stop_reason, recommendation, extra)``; the posterior is a
-    Bayesian fit of the same runs (for the report), or None when ``backend`` is None.
+    The posterior of the result is a Bayesian fit of the same runs (for the report), or None
+    when ``backend`` is None or ``config.fit_baseline_posterior`` is off.
     """
-    config = runner.config
     key_boot, key_fit = jax.random.split(rng_key)
-    for cfg in grid_design(runner.budget):
-        runner.query(cfg, reason="isoflop grid")
-    obs = runner.observations()
-    fitted = runner.clock.timed(
+    for cfg in grid_design(session.budget):
+        session.query(cfg, reason="isoflop grid")
+    obs = session.observations()
+    fitted = session.clock.timed(
         "fit", fit_isoflop_grid, key_boot, [o.config for o in obs], [o.loss for o in obs],
-        config.target_flops, num_bootstrap=config.num_bootstrap,
+        session.target_flops, num_bootstrap=config.num_bootstrap,
     )
-    n_draws = np.log(fitted["n_opt_draws"])
-    lo, hi = np.quantile(n_draws, [0.05, 0.95])
-    loss_lo, loss_hi = np.quantile(fitted["loss_draws"], [0.05, 0.95])
+    lo, _, hi = equal_tailed(np.log(fitted["n_opt_draws"]))
+    loss_lo, _, loss_hi = equal_tailed(fitted["loss_draws"])
     summary = {
-        "flops_used": float(runner.oracle.flops_used()),
+        "flops_used": session.flops_used(),
         "n_runs": len(obs),
         "n_opt_median": float(fitted["fit"]["n_opt"]),
         "n_opt_ci90": [float(np.exp(lo)), float(np.exp(hi))],
@@ -202,10 +231,12 @@ def run_isoflop_grid(rng_key, runner, backend) -> tuple[Any, list, str, Any, dic
         "loss_ci90": [float(loss_lo), float(loss_hi)],
         "loss_ci90_width": float(loss_hi - loss_lo),
     }
-    recommendation = _recommendation(fitted, config.target_flops)
+    recommendation = _recommendation(fitted, session.target_flops)
     posterior = None
     if backend is not None and config.fit_baseline_posterior:
-        posterior = runner.fit(key_fit, backend, final=True)
+        posterior = session.fit(key_fit, backend, final=True)
+        session.summarize_fit(posterior, final=True)
     extra = {"isoflop_fit": {**fitted["fit"], **{k: summary[k] for k in (
         "n_opt_ci90", "loss_ci90")}}}
-    return posterior, [summary], "design complete", recommendation, extra
+    return StrategyResult(posterior=posterior, recommendation=recommendation, history=[summary],
+                          stop_reason="design complete", extra=extra)

@@ -14,15 +14,16 @@
   power-law fits and recommendation (:mod:`bayes_scaling.isoflop_grid`).
 - ``random``: random valid queries until the budget is spent, then the Bayesian fit.
 
+Every strategy runs through a :class:`~bayes_scaling.session.Session` (the budget is asked of
+the oracle, every refusal is logged) and returns a :class:`~bayes_scaling.session.StrategyResult`.
 The statistical model is reached through a :class:`ModelBackend` (featurize, fit, recommend), by
 default the package's NUTS posterior, so tests can swap in a fake posterior.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,12 +34,16 @@ import numpy as np
 
 from bayes_scaling.acquisition import AcquisitionConfig, select_batch
 from bayes_scaling.candidates import CandidateConfig, generate_candidates, shape_for_n_params
-from bayes_scaling.errors import BudgetExceededError
+from bayes_scaling.errors import InvalidConfigError
+from bayes_scaling.inference import NutsConfig
+from bayes_scaling.isoflop_grid import IsoflopGridConfig
 from bayes_scaling.oracle import LossOracle, Observation
+from bayes_scaling.session import QueryEvent, Session, StrategyResult
 from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
 
 __all__ = [
     "STRATEGIES",
+    "ActiveConfig",
     "LoopConfig",
     "LoopResult",
     "ModelBackend",
@@ -53,68 +58,92 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("active", "isoflop-grid", "random")
 
 
+def _check_int(owner: object, names: Sequence[str], minimum: int) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActiveConfig:
+    """Settings of the ``active`` strategy.
+
+    Parameters
+    ----------
+    planned_queries : int
+        ``active`` paces its spending over this many queries (initial design included): the cost
+        floor of a pick is ``remaining FLOPs / (planned_queries - queries so far)``, the whole
+        remaining budget once the plan is used up.
+    stop_ci_width : float
+        Stop once the 90% interval of ``ln N_opt(target)`` is narrower (0: never).
+    num_initial : int
+        Size of the space-filling design.
+    queries_per_fit : int
+        Queries chosen per refit (greedy, conditioned on each other).
+    candidates : CandidateConfig
+    acquisition : AcquisitionConfig
+        Static acquisition settings (defaults: no static floor; the dynamic pacing floor always
+        applies).
+    """
+
+    planned_queries: int = 40
+    stop_ci_width: float = 0.0
+    num_initial: int = 8
+    queries_per_fit: int = 4
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
+
+    def __post_init__(self) -> None:
+        _check_int(self, ("planned_queries", "queries_per_fit"), 1)
+        _check_int(self, ("num_initial",), 2)
+        if not (np.isfinite(self.stop_ci_width) and self.stop_ci_width >= 0):
+            raise ValueError(f"stop_ci_width: expected a number >= 0, got {self.stop_ci_width!r}")
+
+
+def _in_loop_nuts() -> NutsConfig:
+    return NutsConfig(num_warmup=150, num_samples=150, num_chains=1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoopConfig:
-    """What a strategy may spend and when it stops.
+    """What a strategy may spend, when it stops, and the settings of its parts.
 
     Parameters
     ----------
     budget_flops : float
-        FLOPs the strategy may spend (never more than the oracle's own budget).
+        The FLOP budget to open the oracle with (the CLI and the experiments do). The loop itself
+        asks the oracle, the one authority on the budget; :func:`run_loop` refuses an oracle
+        whose budget differs.
     target_flops : float
         The compute of the run to plan.
     strategy : {"active", "isoflop-grid", "random"}
     max_queries : int
         Most paid queries: a safety bound, not the usual way to stop.
-    planned_queries : int
-        ``active`` paces its spending over this many queries (initial design included): the cost
-        floor of a pick is ``remaining FLOPs / (planned_queries - queries so far)``, the whole
-        remaining budget once the plan is used up.
     leftover_fraction : float
         ``active`` and ``random`` stop ("budget spent") once less than this fraction of the
         budget is left.
-    stop_ci_width : float
-        ``active`` stops once the 90% interval of ``ln N_opt(target)`` is narrower (0: never).
-    num_initial : int
-        Size of ``active``'s space-filling design.
-    queries_per_fit : int
-        ``active`` chooses this many queries per refit (greedy, conditioned on each other).
-    num_warmup, num_samples, num_chains : int
-        NUTS settings of the fits inside the loop (cheap: they only rank queries).
-    final_num_warmup, final_num_samples, final_num_chains : int
+    nuts : NutsConfig
+        NUTS settings of the fits inside the loop (cheap: they only rank queries): 1 chain of
+        150 warmup + 150 draws.
+    final_nuts : NutsConfig
         NUTS settings of the final fit that the recommendation and report use:
         ``NutsConfig.for_report()``'s 4 chains x (500 + 1000). On a default run's 44 runs,
         2 x (400 + 400) gave r-hat 1.010-1.017, 4 x (400 + 400) up to 1.016 and 4 x (400 + 800)
         1.003-1.013; most of the final fit's time is compiling the sampler, not sampling.
-    candidates : CandidateConfig
-    acquisition : AcquisitionConfig or None
-        Static acquisition settings (None: :class:`AcquisitionConfig` defaults, no static floor;
-        the dynamic pacing floor always applies).
-    fit_baseline_posterior : bool
-        ``isoflop-grid`` also fits the Bayesian model to its runs (for the report).
-    num_bootstrap : int
-        Bootstrap resamples of ``isoflop-grid``'s power-law fits.
+    active : ActiveConfig
+    isoflop_grid : IsoflopGridConfig
     """
 
     budget_flops: float = 2e18
     target_flops: float = 1e19
     strategy: str = "active"
     max_queries: int = 120
-    planned_queries: int = 40
     leftover_fraction: float = 0.02
-    stop_ci_width: float = 0.0
-    num_initial: int = 8
-    queries_per_fit: int = 4
-    num_warmup: int = 150
-    num_samples: int = 150
-    num_chains: int = 1
-    final_num_warmup: int = 500
-    final_num_samples: int = 1000
-    final_num_chains: int = 4
-    candidates: CandidateConfig = field(default_factory=CandidateConfig)
-    acquisition: AcquisitionConfig | None = None
-    fit_baseline_posterior: bool = True
-    num_bootstrap: int = 200
+    nuts: NutsConfig = field(default_factory=_in_loop_nuts)
+    final_nuts: NutsConfig = field(default_factory=NutsConfig.for_report)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
+    isoflop_grid: IsoflopGridConfig = field(default_factory=IsoflopGridConfig)
 
     def __post_init__(self) -> None:
         for name in ("budget_flops", "target_flops"):
@@ -123,26 +152,56 @@ class LoopConfig:
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("max_queries", "planned_queries", "queries_per_fit", "num_warmup",
-                     "num_samples", "num_chains", "final_num_warmup", "final_num_samples",
-                     "final_num_chains", "num_bootstrap"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if isinstance(self.num_initial, bool) or not isinstance(self.num_initial, int) or (
-            self.num_initial < 2
-        ):
-            raise ValueError(f"num_initial: expected an integer >= 2, got {self.num_initial!r}")
-        if not (np.isfinite(self.stop_ci_width) and self.stop_ci_width >= 0):
-            raise ValueError(f"stop_ci_width: expected a number >= 0, got {self.stop_ci_width!r}")
+        _check_int(self, ("max_queries",), 1)
         if not 0 <= self.leftover_fraction < 1:
             raise ValueError(
                 f"leftover_fraction: expected a number in [0, 1), got {self.leftover_fraction!r}"
             )
 
-    def acquisition_config(self) -> AcquisitionConfig:
-        """Return the static acquisition settings (the pacing floor is applied per pick)."""
-        return self.acquisition if self.acquisition is not None else AcquisitionConfig()
+    @classmethod
+    def from_flat(cls, **settings: Any) -> LoopConfig:
+        """Build a config from flat settings, as the CLI flags and the experiments name them.
+
+        Top-level fields pass through; ``planned_queries``, ``stop_ci_width``, ``num_initial``,
+        ``queries_per_fit``, ``candidates`` and ``acquisition`` go to :class:`ActiveConfig`;
+        ``num_warmup``, ``num_samples``, ``num_chains`` to ``nuts`` and ``final_num_*`` to
+        ``final_nuts`` (each over its default); ``fit_baseline_posterior`` and ``num_bootstrap``
+        to :class:`IsoflopGridConfig`.
+
+        Raises
+        ------
+        ValueError
+            On an unknown setting or an invalid value.
+        """
+        defaults = cls()
+        parts: dict[str, dict] = {part: {} for part in _PARTS}
+        top = {}
+        for name, value in settings.items():
+            part = next((p for p, names in _PARTS.items() if name in names), None)
+            if part is not None:
+                parts[part][_PARTS[part][name]] = value
+            elif name in {f.name for f in dataclasses.fields(cls)} - set(_PARTS):
+                top[name] = value
+            else:
+                raise ValueError(f"settings: unknown name {name!r}")
+        built = {part: dataclasses.replace(getattr(defaults, part), **values)
+                 for part, values in parts.items() if values}
+        return cls(**top, **built)
+
+    def budget_spent(self, session: Session) -> bool:
+        """Whether less than the smallest API compute or ``leftover_fraction`` is left."""
+        return session.remaining() < max(min(TRAIN_FLOPS), self.leftover_fraction * session.budget)
+
+
+#: Flat setting names of :meth:`LoopConfig.from_flat`: part -> {flat name: field of the part}.
+_PARTS = {
+    "active": {name: name for name in ("planned_queries", "stop_ci_width", "num_initial",
+                                       "queries_per_fit", "candidates", "acquisition")},
+    "nuts": {name: name for name in ("num_warmup", "num_samples", "num_chains")},
+    "final_nuts": {f"final_{name}": name for name in ("num_warmup", "num_samples",
+                                                      "num_chains")},
+    "isoflop_grid": {name: name for name in ("fit_baseline_posterior", "num_bootstrap")},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +211,7 @@ class ModelBackend:
     ``featurize(configs) -> features``; ``fit(rng_key, features, loss) -> posterior`` (may keep a
     compiled sampler between calls); ``recommend(rng_key, posterior, target_flops)``;
     ``final_fit`` like ``fit`` with the final settings (None: ``fit`` again is not needed).
+    Posteriors implement :class:`bayes_scaling.posterior.PosteriorQueries`.
     """
 
     featurize: Callable[[Sequence[RunConfig]], Any]
@@ -160,43 +220,25 @@ class ModelBackend:
     final_fit: Callable[..., Any] | None = None
 
 
-def default_backend(config: LoopConfig) -> ModelBackend:
-    """Build the package's model: ``features_from_configs``, a NUTS ``Refitter``, ``recommend``."""
+def default_backend(config: LoopConfig, progress=None) -> ModelBackend:
+    """Build the package's model: ``features_from_configs``, NUTS ``Refitter``s, ``recommend``.
+
+    ``progress`` (a :class:`bayes_scaling.progress.Progress`, optional) shows a bar per fit.
+    """
     from bayes_scaling.features import features_from_configs
-    from bayes_scaling.inference import NutsConfig, Refitter
+    from bayes_scaling.inference import Refitter
     from bayes_scaling.recommend import recommend
 
-    nuts = NutsConfig(
-        num_warmup=config.num_warmup, num_samples=config.num_samples, num_chains=config.num_chains
-    )
-    final = NutsConfig(
-        num_warmup=config.final_num_warmup,
-        num_samples=config.final_num_samples,
-        num_chains=config.final_num_chains,
-    )
-    in_loop = Refitter(nuts=nuts)
+    in_loop = Refitter(nuts=config.nuts, progress=progress, label="in-loop fit")
     # Same settings: reuse the compiled sampler instead of compiling a second one.
-    final_refitter = in_loop if final == nuts else Refitter(nuts=final)
+    final_refitter = (in_loop if config.final_nuts == config.nuts else
+                      Refitter(nuts=config.final_nuts, progress=progress, label="final fit"))
     return ModelBackend(
         featurize=features_from_configs,
         fit=in_loop.fit,
         recommend=recommend,
         final_fit=final_refitter.fit,
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class QueryEvent:
-    """One paid (or repeated) query, as reported to the progress callback."""
-
-    index: int
-    config: RunConfig
-    loss: float
-    reason: str
-    score: float
-    flops_used: float
-    flops_left: float
-    n_opt_ci90: tuple[float, float] | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,7 +250,7 @@ class LoopResult:
     strategy : str
     observations : list of Observation
         Every answered query, in the order paid.
-    posterior : object or None
+    posterior : PosteriorQueries or None
         The final Bayesian posterior (None when the strategy does not fit one).
     recommendation : object
         The configuration to train at the target (``recommend.Recommendation``).
@@ -235,41 +277,6 @@ class LoopResult:
     flops_used: float
     stop_reason: str
     extra: dict = field(default_factory=dict)
-
-
-class _Clock:
-    """Wall-clock and process CPU seconds per part (CPU time is robust to a shared machine)."""
-
-    def __init__(self) -> None:
-        self.seconds = {"fit": 0.0, "final_fit": 0.0, "acquisition": 0.0, "query": 0.0}
-        self.cpu = dict.fromkeys(self.seconds, 0.0)
-
-    def timed(self, name: str, fn, *args, **kwargs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.seconds[name] += time.perf_counter() - start
-            self.cpu[name] += time.process_time() - start_cpu
-
-
-def _summary(posterior, target_flops: float, flops_used: float, n_runs: int) -> dict:
-    optimum = posterior.optimum(target_flops)
-    log_n = np.log(np.asarray(optimum.n_params, np.float64))
-    loss = np.asarray(optimum.loss, np.float64)
-    lo, hi = np.quantile(log_n, [0.05, 0.95])
-    loss_lo, loss_hi = np.quantile(loss, [0.05, 0.95])
-    return {
-        "flops_used": float(flops_used),
-        "n_runs": int(n_runs),
-        "n_opt_median": float(np.exp(np.median(log_n))),
-        "n_opt_ci90": [float(np.exp(lo)), float(np.exp(hi))],
-        "n_opt_ci90_ln_width": float(hi - lo),
-        "g_var": float(np.var(log_n, ddof=1)),
-        "loss_median": float(np.median(loss)),
-        "loss_ci90": [float(loss_lo), float(loss_hi)],
-        "loss_ci90_width": float(loss_hi - loss_lo),
-    }
 
 
 def _clip_learning_rate(value: float) -> float:
@@ -314,162 +321,46 @@ def initial_design(rng_key, *, budget_flops: float, num_initial: int) -> list[Ru
     return design
 
 
-class _RerouteToDebug(logging.Filter):
-    """Drop warnings of a logger and log them again at DEBUG on this module's logger."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
-            logger.debug("in-loop fit: %s", record.getMessage())
-            return False
-        return True
-
-
-@contextlib.contextmanager
-def _in_loop_diagnostics_at_debug():
-    """Demote the sampler's diagnostic warnings while an in-loop fit runs.
-
-    The in-loop fits are deliberately small (one chain, few draws): they only rank queries, so
-    "r_hat needs at least 2 chains" and low-ESS warnings after each of them are noise. The final
-    fit, which goes into the report, keeps its warnings.
-    """
-    inference_logger = logging.getLogger("bayes_scaling.inference")
-    reroute = _RerouteToDebug()
-    inference_logger.addFilter(reroute)
-    try:
-        yield
-    finally:
-        inference_logger.removeFilter(reroute)
-
-
-class _Runner:
-    """Shared bookkeeping of one strategy run: budget, queries, progress, timings."""
-
-    def __init__(self, oracle: LossOracle, config: LoopConfig, callback) -> None:
-        self.oracle = oracle
-        self.config = config
-        self.callback = callback
-        self.clock = _Clock()
-        self.budget = min(float(config.budget_flops), float(oracle.budget_flops))
-        self.paid = {o.config.key(): o.loss for o in oracle.observations()}
-        self.n_queries = len(self.paid)
-        self.last_ci: tuple[float, float] | None = None
-
-    def remaining(self) -> float:
-        return self.budget - float(self.oracle.flops_used())
-
-    def can_afford(self, cfg: RunConfig) -> bool:
-        return cfg.key() in self.paid or cfg.train_flops <= self.remaining() + 1e-6
-
-    def query(self, cfg: RunConfig, *, reason: str, score: float = float("nan")) -> bool:
-        """Query unless unaffordable or over the query limit; True if answered."""
-        repeat = cfg.key() in self.paid
-        if not repeat and (self.n_queries >= self.config.max_queries or not self.can_afford(cfg)):
-            return False
-        try:
-            loss = self.clock.timed("query", self.oracle.query, cfg)
-        except BudgetExceededError:
-            logger.info("query refused over budget: %s", cfg)
-            return False
-        if not repeat:
-            self.paid[cfg.key()] = loss
-            self.n_queries += 1
-        used = float(self.oracle.flops_used())
-        why = reason if math.isnan(score) else f"{reason}, score {score:.3g}"
-        logger.info(
-            "query %d%s: d_model=%d num_layers=%d num_heads=%d bs=%d lr=%.3g flops=%.0e -> "
-            "loss %.4f (%s); %.3g FLOPs left",
-            self.n_queries, " (repeat, free)" if repeat else "", cfg.d_model, cfg.num_layers,
-            cfg.num_heads, cfg.batch_size, cfg.learning_rate, cfg.train_flops, loss, why,
-            self.budget - used,
-        )
-        if self.callback is not None:
-            self.callback(
-                QueryEvent(
-                    index=self.n_queries, config=cfg, loss=float(loss), reason=reason,
-                    score=float(score), flops_used=used, flops_left=self.budget - used,
-                    n_opt_ci90=self.last_ci,
-                )
-            )
-        return True
-
-    def observations(self) -> list[Observation]:
-        return list(self.oracle.observations())
-
-    def fit(self, rng_key, backend: ModelBackend, *, final: bool = False):
-        obs = self.observations()
-        features = backend.featurize([o.config for o in obs])
-        loss = np.array([o.loss for o in obs], np.float64)
-        if final:
-            fit = backend.final_fit if backend.final_fit is not None else backend.fit
-            before, before_cpu = self.clock.seconds["fit"], self.clock.cpu["fit"]
-            try:
-                return self.clock.timed("fit", fit, rng_key, features, loss)
-            finally:
-                self.clock.seconds["final_fit"] += self.clock.seconds["fit"] - before
-                self.clock.cpu["final_fit"] += self.clock.cpu["fit"] - before_cpu
-        with _in_loop_diagnostics_at_debug():
-            return self.clock.timed("fit", backend.fit, rng_key, features, loss)
-
-    def final_fit(self, rng_key, backend: ModelBackend, posterior, history: list[dict]):
-        """Refit with the final settings (when the backend has them) and log the summary."""
-        if backend.final_fit is None:
-            return posterior
-        posterior = self.fit(rng_key, backend, final=True)
-        summary = _summary(posterior, self.config.target_flops, self.oracle.flops_used(),
-                           len(self.paid))
-        _log_fit(summary)
-        history.append({**summary, "final": True})
-        return posterior
-
-
-def _log_fit(summary: dict) -> None:
-    logger.info(
-        "fit on %d runs (%.3g FLOPs): N_opt %.3g, 90%% [%.3g, %.3g] (ln-width %.2f); "
-        "loss %.3f [%.3f, %.3f]",
-        summary["n_runs"], summary["flops_used"], summary["n_opt_median"],
-        *summary["n_opt_ci90"], summary["n_opt_ci90_ln_width"], summary["loss_median"],
-        *summary["loss_ci90"],
-    )
-
-
-def _run_active(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any, list, str]:
+def _run_active(rng_key, key_rec, session: Session, backend: ModelBackend,
+                config: LoopConfig) -> StrategyResult:
     key_final, key = jax.random.split(rng_key)
-    posterior, history, reason = _active_steps(key, runner, backend)
-    return runner.final_fit(key_final, backend, posterior, history), history, reason
+    posterior, history, reason = _active_steps(key, session, backend, config)
+    if backend.final_fit is not None:
+        posterior = session.fit(key_final, backend, final=True)
+        history.append(session.summarize_fit(posterior, final=True))
+    return StrategyResult(posterior=posterior, history=history, stop_reason=reason,
+                          recommendation=backend.recommend(key_rec, posterior,
+                                                           config.target_flops))
 
 
-def _active_steps(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any, list, str]:
-    config = runner.config
+def _active_steps(rng_key, session: Session, backend: ModelBackend,
+                  config: LoopConfig) -> tuple[Any, list, str]:
+    active = config.active
     key_design, key = jax.random.split(rng_key)
     for cfg in initial_design(
-        key_design, budget_flops=runner.budget, num_initial=config.num_initial
+        key_design, budget_flops=session.budget, num_initial=active.num_initial
     ):
-        runner.query(cfg, reason="initial design")
+        session.query(cfg, reason="initial design")
     history: list[dict] = []
-    acq = config.acquisition_config()
     while True:
         key, key_fit, key_cand = jax.random.split(key, 3)
-        posterior = runner.fit(key_fit, backend)
-        summary = _summary(
-            posterior, config.target_flops, runner.oracle.flops_used(), len(runner.paid)
-        )
+        posterior = session.fit(key_fit, backend)
+        summary = session.summarize_fit(posterior)
         history.append(summary)
-        runner.last_ci = tuple(summary["n_opt_ci90"])
-        _log_fit(summary)
-        if config.stop_ci_width and summary["n_opt_ci90_ln_width"] < config.stop_ci_width:
+        session.last_ci = tuple(summary["n_opt_ci90"])
+        if active.stop_ci_width and summary["n_opt_ci90_ln_width"] < active.stop_ci_width:
             return posterior, history, "interval narrower than stop width"
-        if runner.n_queries >= config.max_queries:
+        if session.n_queries >= config.max_queries:
             return posterior, history, "query limit reached (safety bound)"
-        remaining = runner.remaining()
-        if remaining < max(min(TRAIN_FLOPS), config.leftover_fraction * runner.budget):
+        if config.budget_spent(session):
             return posterior, history, "budget spent"
-        picks = runner.clock.timed(
-            "acquisition", _acquire, key_cand, posterior, runner, backend, acq
+        picks = session.clock.timed(
+            "acquisition", _acquire, key_cand, posterior, session, backend, config
         )
         if not picks:
             return posterior, history, "no affordable query left"
         for cfg, score, reduction, floor in picks:
-            runner.query(
+            session.query(
                 cfg,
                 reason=f"expected var reduction {reduction:.3g} of {summary['g_var']:.3g}, "
                 f"priced at {max(cfg.train_flops, floor):.2g} FLOPs (floor {floor:.2g})",
@@ -477,9 +368,9 @@ def _active_steps(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any,
             )
 
 
-def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: AcquisitionConfig):
-    config = runner.config
-    remaining = runner.remaining()
+def _acquire(rng_key, posterior, session: Session, backend: ModelBackend, config: LoopConfig):
+    active = config.active
+    remaining = session.remaining()
     focus = {}
     for flops in TRAIN_FLOPS:
         if flops <= remaining:
@@ -488,9 +379,9 @@ def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: Ac
     candidates = generate_candidates(
         rng_key,
         remaining_flops=remaining,
-        paid=[o.config for o in runner.observations()],
+        paid=[o.config for o in session.observations()],
         focus_n_params=focus,
-        config=config.candidates,
+        config=active.candidates,
     )
     if not candidates:
         return []
@@ -499,10 +390,11 @@ def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: Ac
     noise = np.asarray(posterior.noise_sd(features), np.float64)
     g = np.log(np.asarray(posterior.optimum(config.target_flops).n_params, np.float64))
     costs = np.array([c.train_flops for c in candidates], np.float64)
-    slots = min(config.queries_per_fit, config.max_queries - runner.n_queries)
+    slots = min(active.queries_per_fit, config.max_queries - session.n_queries)
     picks, scores, reductions, floors = select_batch(
         g, mean, noise, costs, remaining_flops=remaining, batch_size=slots,
-        planned_queries_left=config.planned_queries - runner.n_queries, config=acq,
+        planned_queries_left=active.planned_queries - session.n_queries,
+        config=active.acquisition,
     )
     logger.debug("scored %d candidates; picked %s", len(candidates), picks)
     return [
@@ -511,26 +403,25 @@ def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: Ac
     ]
 
 
-def _run_random(rng_key, runner: _Runner, backend: ModelBackend) -> tuple[Any, list, str]:
-    config = runner.config
+def _run_random(rng_key, key_rec, session: Session, backend: ModelBackend,
+                config: LoopConfig) -> StrategyResult:
     key_draw, key_fit = jax.random.split(rng_key)
     pool = generate_candidates(
         key_draw,
-        remaining_flops=runner.budget,
+        remaining_flops=session.budget,
         config=CandidateConfig(num_random=20 * config.max_queries + 200, num_focus=0),
     )
     for cfg in pool:
-        if runner.n_queries >= config.max_queries or runner.remaining() < max(
-            min(TRAIN_FLOPS), config.leftover_fraction * runner.budget
-        ):
+        if session.n_queries >= config.max_queries or config.budget_spent(session):
             break
-        if runner.can_afford(cfg):
-            runner.query(cfg, reason="random")
-    posterior = runner.fit(key_fit, backend, final=True)
-    summary = _summary(posterior, config.target_flops, runner.oracle.flops_used(),
-                       len(runner.paid))
-    _log_fit(summary)
-    return posterior, [summary], "budget spent"
+        if session.affordable(cfg):
+            session.query(cfg, reason="random")
+    posterior = session.fit(key_fit, backend, final=True)
+    return StrategyResult(
+        posterior=posterior, history=[session.summarize_fit(posterior, final=True)],
+        stop_reason="budget spent",
+        recommendation=backend.recommend(key_rec, posterior, config.target_flops),
+    )
 
 
 def run_loop(
@@ -540,6 +431,7 @@ def run_loop(
     *,
     backend: ModelBackend | None = None,
     callback: Callable[[QueryEvent], None] | None = None,
+    progress=None,
 ) -> LoopResult:
     """Spend the budget with ``config.strategy`` and return what it found.
 
@@ -556,42 +448,51 @@ def run_loop(
         for a Bayesian fit of its runs reported alongside its own recommendation.
     callback : callable, optional
         Called with a :class:`QueryEvent` after every answered query.
+    progress : bayes_scaling.progress.Progress, optional
+        Bars for the default backend's fits (ignored with an explicit ``backend``).
+
+    Raises
+    ------
+    InvalidConfigError
+        If ``config.budget_flops`` is not the oracle's budget.
     """
+    if float(config.budget_flops) != float(oracle.budget_flops):
+        raise InvalidConfigError(
+            f"budget_flops: expected the oracle's budget {float(oracle.budget_flops):g} (the one "
+            f"authority on the budget), got {float(config.budget_flops):g}"
+        )
     start, start_cpu = time.perf_counter(), time.process_time()
-    if backend is None and (config.strategy != "isoflop-grid" or config.fit_baseline_posterior):
-        backend = default_backend(config)
-    runner = _Runner(oracle, config, callback)
+    if backend is None and (config.strategy != "isoflop-grid"
+                            or config.isoflop_grid.fit_baseline_posterior):
+        backend = default_backend(config, progress)
+    session = Session(oracle, target_flops=config.target_flops, max_queries=config.max_queries,
+                      callback=callback)
     key_run, key_rec = jax.random.split(rng_key)
-    extra: dict = {}
     if config.strategy == "active":
-        posterior, history, reason = _run_active(key_run, runner, backend)
-        recommendation = backend.recommend(key_rec, posterior, config.target_flops)
+        result = _run_active(key_run, key_rec, session, backend, config)
     elif config.strategy == "random":
-        posterior, history, reason = _run_random(key_run, runner, backend)
-        recommendation = backend.recommend(key_rec, posterior, config.target_flops)
+        result = _run_random(key_run, key_rec, session, backend, config)
     else:
         from bayes_scaling.isoflop_grid import run_isoflop_grid
 
-        posterior, history, reason, recommendation, extra = run_isoflop_grid(
-            key_run, runner, backend
-        )
-    timings = dict(runner.clock.seconds)
+        result = run_isoflop_grid(key_run, session, backend, config.isoflop_grid)
+    timings = dict(session.clock.seconds)
     timings["total"] = time.perf_counter() - start
-    timings.update({f"cpu_{name}": value for name, value in runner.clock.cpu.items()})
+    timings.update({f"cpu_{name}": value for name, value in session.clock.cpu.items()})
     timings["cpu_total"] = time.process_time() - start_cpu
     logger.info(
         "%s done (%s): %d runs, %.3g FLOPs; time fit %.1fs, acquisition %.1fs, query %.1fs",
-        config.strategy, reason, len(runner.paid), oracle.flops_used(), timings["fit"],
-        timings["acquisition"], timings["query"],
+        config.strategy, result.stop_reason, len(session.paid), session.flops_used(),
+        timings["fit"], timings["acquisition"], timings["query"],
     )
     return LoopResult(
         strategy=config.strategy,
-        observations=runner.observations(),
-        posterior=posterior,
-        recommendation=recommendation,
-        history=history,
+        observations=session.observations(),
+        posterior=result.posterior,
+        recommendation=result.recommendation,
+        history=result.history,
         timings=timings,
-        flops_used=float(oracle.flops_used()),
-        stop_reason=reason,
-        extra=extra,
+        flops_used=session.flops_used(),
+        stop_reason=result.stop_reason,
+        extra=result.extra,
     )

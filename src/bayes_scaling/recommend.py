@@ -48,6 +48,7 @@ from bayes_scaling.params import (
     target_shape_grid,
 )
 from bayes_scaling.space import RunConfig
+from bayes_scaling.summary import equal_tailed
 
 if TYPE_CHECKING:
     from bayes_scaling.posterior import PosteriorQueries
@@ -246,7 +247,7 @@ def recommend(
     if shape_rule == "n_opt_median":
         best = _shape_by_median(n_median, d_model, num_layers, n_params, aspect_ratio_band)
     else:
-        low, high = np.quantile(n_opt, [0.05, 0.95])
+        low, _, high = equal_tailed(n_opt)
         inside = np.flatnonzero((n_params >= low) & (n_params <= high))
         if inside.size == 0:
             inside = np.array([_shape_by_median(n_median, d_model, num_layers, n_params,

@@ -153,14 +153,9 @@ def write_outputs(
     *,
     runs: RunsData | Iterable[Observation],
     posterior: PosteriorQueries,
-    recommendation: Recommendation,
-    target_flops: float,
-    budget_flops: float,
-    flops_used: float,
-    strategy: str,
-    extra: Mapping[str, Any] | None = None,
     rng_key: jax.Array | None = None,
     figures: bool = True,
+    **report_args: Any,
 ) -> dict[str, Any]:
     """Write report.json, report.md, runs.csv, posterior.nc and the figures into ``out_dir``.
 
@@ -171,17 +166,13 @@ def write_outputs(
     runs : RunsData or iterable of Observation
         The fitted runs (``run`` passes the oracle's observations).
     posterior : PosteriorQueries
-    recommendation : Recommendation
-    target_flops, budget_flops, flops_used : float
-    strategy : str
-        ``active``, ``isoflop-grid``, ``random`` or ``fit``.
-    extra : mapping, optional
-        Extra top-level keys for report.json (they may override the default extras, never the
-        fixed keys' meaning).
     rng_key : jax.Array, optional
         Key for the predictive draws of the figures (default ``PRNGKey(0)``).
     figures : bool
         Set False to skip the figures (fast tests).
+    **report_args
+        The rest of :func:`build_report`'s keywords: ``recommendation``, ``target_flops``,
+        ``budget_flops``, ``flops_used``, ``strategy`` and optionally ``extra``.
 
     Returns
     -------
@@ -192,10 +183,8 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(runs, RunsData):
         runs = runs_from_observations(runs)
-    report = build_report(
-        runs=runs, posterior=posterior, recommendation=recommendation, target_flops=target_flops,
-        budget_flops=budget_flops, flops_used=flops_used, strategy=strategy, extra=extra,
-    )
+    report = build_report(runs=runs, posterior=posterior, **report_args)
+    recommendation, target_flops = report_args["recommendation"], report_args["target_flops"]
     write_runs_csv(out / "runs.csv", runs)
     atomic_write(out / "posterior.nc", lambda tmp: posterior.idata.to_netcdf(str(tmp)))
     files = ["report.json", "report.md", "runs.csv", "posterior.nc"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from bayes_scaling.simulator.evaluation import true_mean_loss, true_optimum
 from bayes_scaling.simulator.truth import Truth
+from bayes_scaling.summary import equal_tailed
 
 __all__ = ["evaluate_recommendation"]
 
@@ -30,7 +31,7 @@ def evaluate_recommendation(truth: Truth, recommendation, target_flops: float) -
     optimum = true_optimum(truth, target_flops)
     loss = float(true_mean_loss(truth, recommendation.config(), target_flops))
     predicted = np.asarray(recommendation.predicted_loss, np.float64)
-    lo, median, hi = np.quantile(predicted, [0.05, 0.5, 0.95])
+    lo, median, hi = equal_tailed(predicted)
     return {
         "note": "evaluation only: computed from the simulator's truth after the strategy ended",
         "true_loss_of_recommended": loss,

@@ -90,6 +90,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
 
 
 def _loop_config(settings: dict):
+    from bayes_scaling.inference import InferenceConfigError
     from bayes_scaling.loop import LoopConfig
 
     nuts = {}
@@ -97,13 +98,13 @@ def _loop_config(settings: dict):
         if settings.get(name):
             nuts[name] = nuts[f"final_{name}"] = int(settings[name])
     try:
-        return LoopConfig(
+        return LoopConfig.from_flat(
             budget_flops=float(settings["budget"]), target_flops=float(settings["target"]),
             strategy=settings["strategy"], max_queries=int(settings["max_queries"]),
             planned_queries=int(settings.get("planned_queries") or 40),
             stop_ci_width=float(settings["stop_width"]), **nuts,
         )
-    except ValueError as exc:
+    except (ValueError, InferenceConfigError) as exc:
         raise InvalidConfigError(str(exc)) from None
 
 

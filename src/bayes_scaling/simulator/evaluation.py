@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from bayes_scaling.errors import InvalidConfigError
-from bayes_scaling.params import non_embedding_params, tokens_for_flops
+from bayes_scaling.params import (
+    HEAD_DIM,
+    OPTIMUM_BATCH_SIZES,
+    OPTIMUM_D_MODELS,
+    OPTIMUM_NUM_LAYERS,
+    non_embedding_params,
+    tokens_for_flops,
+)
 from bayes_scaling.simulator.truth import (
     Truth,
     mean_loss,
@@ -33,10 +40,7 @@ from bayes_scaling.simulator.truth import (
 
 __all__ = ["TrueOptimum", "true_mean_loss", "true_optimum"]
 
-OPTIMUM_HEAD_DIM = 64
-OPTIMUM_D_MODELS = np.arange(64, 4096 + 1, 64)
-OPTIMUM_NUM_LAYERS = np.arange(1, 96 + 1)
-OPTIMUM_BATCH_SIZES = (128, 256)
+OPTIMUM_HEAD_DIM = HEAD_DIM
 
 _SHAPE_FIELDS = ("d_model", "num_layers", "num_heads", "batch_size", "learning_rate")
 

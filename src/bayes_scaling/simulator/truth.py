@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_scaling.errors import InvalidTruthError
+from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE, block_params, embedding_side_params
 from bayes_scaling.space import RunConfig
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "truth_tokens",
 ]
 
-VOCAB_SIZE = 32000
-CONTEXT_LENGTH = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,9 +122,7 @@ def load_truth(path: str | Path | None) -> Truth:
 
 def _counts(d_model, num_layers):
     """Exact block + final-LayerNorm parameters, and embedding-side parameters (section 3)."""
-    body = num_layers * (12.0 * d_model**2 + 7.0 * d_model) + d_model
-    emb = 2.0 * VOCAB_SIZE * d_model + CONTEXT_LENGTH * d_model
-    return body, emb
+    return block_params(d_model, num_layers), embedding_side_params(d_model)
 
 
 def truth_tokens(truth: Truth, d_model, num_layers, flops):
