@@ -76,3 +76,18 @@ def test_power_law_and_bad_files(tmp_path):
     with pytest.raises(DataFormatError, match=r"bad\.json: row 2, column 'compute_budget'"):
         read_isoflops(bad)
     assert main(["isoflops", str(bad)]) == 2
+
+
+def test_quadratic_vertex_one_rule():
+    from bayes_scaling.isoflops import quadratic_vertex
+
+    x = np.log([1e7, 2e7, 4e7, 8e7])
+    loss = (x - np.log(3e7)) ** 2 + 3.0
+    x_star, l_star, used = quadratic_vertex(x, loss)
+    assert used and x_star == pytest.approx(np.log(3e7)) and l_star == pytest.approx(3.0)
+    # vertex outside the sizes run: the best run, never an extrapolated parabola
+    x_star, l_star, used = quadratic_vertex(x, (x - np.log(1e9)) ** 2)
+    assert not used and x_star == x[-1]
+    # concave, or fewer than three distinct sizes: the best run
+    assert quadratic_vertex(x, -loss)[2] is False
+    assert quadratic_vertex(x[[0, 0, 1]], loss[[0, 0, 1]])[:2] == (x[1], loss[1])

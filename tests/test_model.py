@@ -73,3 +73,14 @@ def test_mean_loss_generic_is_chinchilla():
     got = float(mean_loss(params, data, nuisance=False, prior=prior)[0])
     want = 1.7 + 0.8 * (1e9 / prior.n_ref) ** -0.34 + 0.5 * (2e10 / prior.d_ref) ** -0.28
     assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_nuisance_priors_come_from_prior_config():
+    data = make_model_data(features_from_configs(_configs()))
+    prior = PriorConfig(lam_beta_a=8.0, lam_beta_b=2.0, ar0_median=40.0, ar0_log_sd=0.01,
+                        l_init_mean=9.0, l_init_sd=0.01)
+    draws = Predictive(scaling_model, num_samples=2000)(
+        jax.random.key(1), data, prior=prior, nuisance=True)
+    assert float(np.mean(draws["lam"])) == pytest.approx(0.8, abs=0.02)
+    assert float(np.median(np.exp(draws["log_ar0"]))) == pytest.approx(40.0, rel=0.01)
+    assert float(np.mean(draws["l_init"])) == pytest.approx(9.0, abs=0.01)
