@@ -134,3 +134,22 @@ def test_cli_progress_routes_log_lines_above_the_bars():
     finally:
         root.removeHandler(handler)
     assert "a log line\n" in stream.getvalue()
+
+
+def test_fit_quiet_logs_no_steps_and_still_writes_the_report(tmp_path, caplog):
+    import numpy as np
+
+    from bayes_scaling.cli import main
+
+    n = np.geomspace(1e7, 1e9, 10)
+    rows = "".join(f"{a:.6g},{20 * a:.6g},{1.8 + 400 * a**-0.34 + 600 * (20 * a) ** -0.36:.6f}\n"
+                   for a in n)
+    (tmp_path / "runs.csv").write_text("n_params,n_tokens,loss\n" + rows)
+    caplog.set_level(logging.DEBUG, logger="bayes_scaling")
+    status = main(["fit", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "out"),
+                   "--num-warmup", "20", "--num-samples", "20", "--num-chains", "1",
+                   "--no-figures", "--quiet"])
+    assert status == 0 and (tmp_path / "out" / "report.json").is_file()
+    steps = [r for r in caplog.records
+             if r.name.startswith("bayes_scaling") and r.levelno < logging.WARNING]
+    assert steps == []

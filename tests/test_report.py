@@ -48,7 +48,8 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
     report = write_outputs(tmp_path / "out", runs=api_runs, posterior=posterior,
                            recommendation=rec, target_flops=1e19, budget_flops=2e18,
-                           flops_used=4.4e17, strategy="fit", extra={"note": "x"})
+                           flops_used=4.4e17, strategy="fit", extra={"note": "x"},
+                           rng_key=jax.random.PRNGKey(3))
     out = tmp_path / "out"
     on_disk = json.loads((out / "report.json").read_text())
     assert DESIGN_KEYS <= set(on_disk)
@@ -131,3 +132,22 @@ def test_markdown_states_units_and_nuisance():
     assert "internal" in md and "N_eff = N_blocks + lam" in md and "| lam:" in md
     md = render_markdown({**base, "law_units": "source: x"}, {})
     assert "data's convention" in md and "N_eff" not in md
+
+
+def test_figures_need_the_callers_key_and_link_the_loop_progress(tmp_path, api_runs):
+    posterior = FakePosterior(lr0=6e-4)
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    args = dict(runs=api_runs, posterior=posterior, recommendation=rec, target_flops=1e19,
+                budget_flops=2e18, flops_used=4.4e17, strategy="active")
+    with pytest.raises(ValueError, match="rng_key"):
+        write_outputs(tmp_path / "a", **args)
+    assert not (tmp_path / "a").exists()  # refused before any output
+    history = [{"flops_used": f, "n_opt_ci90_ln_width": w, "loss_ci90_width": w / 4}
+               for f, w in ((1e17, 1.5), (1e18, 0.9))]
+    report = write_outputs(tmp_path / "b", rng_key=jax.random.PRNGKey(1),
+                           extra={"loop": {"history": history}}, **args)
+    md = (tmp_path / "b" / "report.md").read_text()
+    for name in ("loop_progress.png", "trace.png", "rank.png"):
+        assert (tmp_path / "b" / name).stat().st_size > 0 and f"]({name})" in md, name
+        assert name in report["files"]
+

@@ -30,6 +30,7 @@ __all__ = [
     "Task",
     "TqdmProgress",
     "cli_progress",
+    "quiet_logging",
     "scan_with_progress",
 ]
 
@@ -133,6 +134,19 @@ class TqdmProgress:
         return _TqdmTask(tqdm(total=total, desc=description, unit=unit, leave=leave,
                               unit_scale=unit_scale, file=self.stream, dynamic_ncols=True,
                               mininterval=0.25))
+
+
+@contextlib.contextmanager
+def quiet_logging(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, the package logs only warnings and errors inside the ``with`` block."""
+    package = logging.getLogger("bayes_scaling")
+    previous = package.level
+    if quiet:
+        package.setLevel(max(previous, logging.WARNING))
+    try:
+        yield
+    finally:
+        package.setLevel(previous)
 
 
 @contextlib.contextmanager

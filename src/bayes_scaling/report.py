@@ -27,6 +27,7 @@ import numpy as np
 from bayes_scaling.files import atomic_write, atomic_write_text
 from bayes_scaling.oracle import Observation
 from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE
+from bayes_scaling.progress import NO_PROGRESS, Progress
 from bayes_scaling.recommend import Recommendation
 from bayes_scaling.report_markdown import render_markdown
 from bayes_scaling.runs_io import RunsData, runs_from_observations, write_runs_csv
@@ -155,6 +156,7 @@ def write_outputs(
     posterior: PosteriorQueries,
     rng_key: jax.Array | None = None,
     figures: bool = True,
+    progress: Progress | None = None,
     **report_args: Any,
 ) -> dict[str, Any]:
     """Write report.json, report.md, runs.csv, posterior.nc and the figures into ``out_dir``.
@@ -167,9 +169,12 @@ def write_outputs(
         The fitted runs (``run`` passes the oracle's observations).
     posterior : PosteriorQueries
     rng_key : jax.Array, optional
-        Key for the predictive draws of the figures (default ``PRNGKey(0)``).
+        Key for the predictive draws of the figures, from the caller's seed; required when
+        ``figures`` (there is no fixed default key).
     figures : bool
         Set False to skip the figures (fast tests).
+    progress : Progress, optional
+        Shows a bar over the figures (:mod:`bayes_scaling.progress`; default none).
     **report_args
         The rest of :func:`build_report`'s keywords: ``recommendation``, ``target_flops``,
         ``budget_flops``, ``flops_used``, ``strategy`` and optionally ``extra``.
@@ -179,6 +184,8 @@ def write_outputs(
     dict
         The report.json mapping, with ``"files"`` naming what was written.
     """
+    if figures and rng_key is None:
+        raise ValueError("rng_key: expected a jax key when figures=True, got None")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(runs, RunsData):
@@ -192,8 +199,8 @@ def write_outputs(
     if figures:
         from bayes_scaling.report_figures import write_figures
 
-        key = jax.random.PRNGKey(0) if rng_key is None else rng_key
-        written = write_figures(out, key, runs, posterior, recommendation, target_flops, report)
+        written = write_figures(out, rng_key, runs, posterior, recommendation, target_flops,
+                                report, progress=NO_PROGRESS if progress is None else progress)
         files += list(written.values())
     report["figures"] = written
     atomic_write_text(out / "report.md", render_markdown(report, written))

@@ -48,11 +48,21 @@ def register(subparsers) -> None:
                              "among sizes in the N_opt 90%% interval (default), or the size "
                              "nearest the N_opt median at aspect ratio ~90")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars and no per-step log lines (bars are also off "
+                        "when stderr is not a terminal)")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from bayes_scaling.inference import NutsConfig, fit_posterior
+    from bayes_scaling.progress import cli_progress, quiet_logging
+
+    with quiet_logging(args.quiet), cli_progress(quiet=args.quiet) as progress:
+        return _run(args, progress)
+
+
+def _run(args: argparse.Namespace, progress) -> int:
+    from bayes_scaling.inference import NutsConfig, Refitter
     from bayes_scaling.recommend import recommend
     from bayes_scaling.report import write_outputs
     from bayes_scaling.runs_io import read_runs
@@ -65,7 +75,8 @@ def _handle(args: argparse.Namespace) -> int:
     for warning in runs.warnings:
         print(f"note: {warning}")
     key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
-    posterior = fit_posterior(key_fit, runs.features(), runs.loss, nuts=nuts)
+    posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
+        key_fit, runs.features(), runs.loss)
     recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule)
     flops_used = float(runs.flops.sum())
     report = write_outputs(
@@ -73,6 +84,7 @@ def _handle(args: argparse.Namespace) -> int:
         target_flops=args.target,
         budget_flops=args.budget if args.budget is not None else flops_used,
         flops_used=flops_used, strategy="fit", rng_key=key_fig, figures=not args.no_figures,
+        progress=progress,
         extra={"seed": args.seed, "nuts": {"num_warmup": args.num_warmup,
                                            "num_samples": args.num_samples,
                                            "num_chains": args.num_chains}},

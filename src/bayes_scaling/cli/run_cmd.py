@@ -60,6 +60,9 @@ def register(subparsers) -> None:
                         help="stop once the N_opt 90%% interval's ln-width is below this "
                         "(default 0: spend the budget)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars and no per-step log lines (bars are also off "
+                        "when stderr is not a terminal)")
     # Hidden: NUTS sizes for fast tests (both the loop's fits and the final fit).
     for name in ("--num-warmup", "--num-samples", "--num-chains"):
         parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)
@@ -120,30 +123,17 @@ def _backend(settings: dict):
     return SimulatedApi(truth, float(settings["budget"])), truth
 
 
-def _plot_progress(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bayes_scaling.files import save_figure
-
-    fig, (ax_n, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5))
-    flops = [h["flops_used"] for h in history]
-    ax_n.plot(flops, [h["n_opt_ci90_ln_width"] for h in history], "o-")
-    ax_n.set(xscale="log", xlabel="FLOPs spent", ylabel="ln-width of N_opt 90% interval",
-             title="N_opt at the target")
-    ax_loss.plot(flops, [h["loss_ci90_width"] for h in history], "o-", color="C1")
-    ax_loss.set(xscale="log", xlabel="FLOPs spent", ylabel="width of loss 90% interval",
-                title="optimal loss at the target")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
 def _handle(args: argparse.Namespace) -> int:
+    from bayes_scaling.progress import cli_progress, quiet_logging
+
+    with quiet_logging(args.quiet), cli_progress(quiet=args.quiet) as progress:
+        return _run(args, progress)
+
+
+def _run(args: argparse.Namespace, progress) -> int:
     from bayes_scaling.api.oracle import open_oracle
     from bayes_scaling.loop import run_loop
+    from bayes_scaling.progress import LoopProgress
     from bayes_scaling.report import write_outputs
 
     settings, out = _settings(args)
@@ -154,7 +144,13 @@ def _handle(args: argparse.Namespace) -> int:
         if oracle.observations():
             logger.info("ledger holds %d paid run(s), %.3g FLOPs", len(oracle.observations()),
                         oracle.flops_used())
-        result = run_loop(jax.random.PRNGKey(int(settings["seed"])), oracle, config)
+        bar = LoopProgress(progress, budget_flops=config.budget_flops,
+                           flops_used=oracle.flops_used(), n_queries=len(oracle.observations()))
+        try:
+            result = run_loop(jax.random.PRNGKey(int(settings["seed"])), oracle, config,
+                              callback=bar, progress=progress)
+        finally:
+            bar.close()
     finally:
         oracle.close()
         close = getattr(backend, "close", None)
@@ -184,10 +180,9 @@ def _handle(args: argparse.Namespace) -> int:
         out, runs=result.observations, posterior=result.posterior,
         recommendation=result.recommendation, target_flops=config.target_flops,
         budget_flops=config.budget_flops, flops_used=result.flops_used,
-        strategy=config.strategy, extra=extra, figures=figures,
+        strategy=config.strategy, extra=extra, figures=figures, progress=progress,
+        rng_key=jax.random.fold_in(jax.random.PRNGKey(int(settings["seed"])), 1),
     )
-    if figures:
-        _plot_progress(result.history, out / "loop_progress.png")
     rec = result.recommendation
     print(f"wrote {out}")
     print(
