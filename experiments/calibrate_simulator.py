@@ -63,7 +63,12 @@ class Runs:
     num_heads: np.ndarray
     batch_size: np.ndarray
     learning_rate: np.ndarray
-    flops: np.ndarray
+    train_flops: np.ndarray
+
+    def config_columns(self) -> tuple[np.ndarray, ...]:
+        """``d_model, num_layers, num_heads, batch_size, learning_rate, train_flops``."""
+        return (self.d_model, self.num_layers, self.num_heads, self.batch_size,
+                self.learning_rate, self.train_flops)
 
     def subset(self, mask: np.ndarray) -> Runs:
         """Return the rows where ``mask`` is true."""
@@ -96,7 +101,7 @@ def load_runs(path: Path) -> Runs:
         num_heads=column("num_heads"),
         batch_size=column("batch_size"),
         learning_rate=column("learning_rate"),
-        flops=column("train_flops"),
+        train_flops=column("train_flops"),
         loss=column("loss"),
         edition=edition,
     )
@@ -111,8 +116,7 @@ def predict(truth: Truth, runs: Runs) -> np.ndarray:
     """Compute the truth's mean loss of every row (one compiled function for all truths)."""
     size = -(-len(runs) // 128) * 128  # padded, so that few shapes are compiled
     pad = np.minimum(np.arange(size), len(runs) - 1)
-    columns = tuple(jnp.asarray(c[pad]) for c in (runs.d_model, runs.num_layers, runs.num_heads,
-                                                  runs.batch_size, runs.learning_rate, runs.flops))
+    columns = tuple(jnp.asarray(c[pad]) for c in runs.config_columns())
     constants = {k: float(v) for k, v in truth.to_dict().items() if k != "seed"}
     return np.asarray(_predict_jit(constants, columns))[: len(runs)]
 
@@ -171,8 +175,7 @@ def fit_truth(runs: Runs, start: Truth, keys: dict[str, bool]) -> Truth:
     size = -(-len(runs) // 128) * 128
     pad = np.zeros(size, dtype=int)
     pad[: len(runs)] = np.arange(len(runs))
-    columns = tuple(jnp.asarray(c[pad]) for c in (runs.d_model, runs.num_layers, runs.num_heads,
-                                                  runs.batch_size, runs.learning_rate, runs.flops))
+    columns = tuple(jnp.asarray(c[pad]) for c in runs.config_columns())
     loss = jnp.asarray(runs.loss[pad])
     weight = jnp.asarray(np.arange(size) < len(runs), dtype=jnp.float64)
     static = tuple(keys.items())
@@ -208,8 +211,8 @@ def _row(label: str, summary: dict[str, float]) -> str:
 def _per_flops_table(truth: Truth, runs: Runs, min_flops: float = 0.0) -> list[str]:
     lines = ["| edition | train_flops | n | RMSE | bias |", "|---|---|---|---|---|"]
     for edition in ("2024", "2025"):
-        for flops in np.unique(runs.flops[runs.flops >= min_flops]):
-            sub = runs.subset((runs.edition == edition) & (runs.flops == flops))
+        for flops in np.unique(runs.train_flops[runs.train_flops >= min_flops]):
+            sub = runs.subset((runs.edition == edition) & (runs.train_flops == flops))
             if len(sub):
                 s = error_summary(truth, sub)
                 lines.append(f"| {edition} | {flops:.0e} | {s['n']} | {s['rmse']:.3f} | "
@@ -222,7 +225,7 @@ def build_note(runs: Runs, data_path: Path, folds: int = N_FOLDS) -> str:
     from bayes_scaling.simulator.evaluation import true_optimum
 
     default = Truth()
-    big = runs.flops >= MIN_FLOPS
+    big = runs.train_flops >= MIN_FLOPS
     is_2025 = runs.edition == "2025"
     fit_label, held_label = "2024, >= 1e15 FLOPs (fit set)", "2025, >= 1e15 FLOPs (held out)"
     subsets = {
@@ -230,7 +233,7 @@ def build_note(runs: Runs, data_path: Path, folds: int = N_FOLDS) -> str:
         held_label: runs.subset(is_2025 & big),
         "2024, all FLOPs": runs.subset(~is_2025),
         "2025, all FLOPs": runs.subset(is_2025),
-        FRONTIER_LABEL: runs.subset(is_2025 & (runs.flops >= FRONTIER_FLOPS)),
+        FRONTIER_LABEL: runs.subset(is_2025 & (runs.train_flops >= FRONTIER_FLOPS)),
     }
     fit_set = subsets[fit_label]
     fits = {}

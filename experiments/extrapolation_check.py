@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,14 +53,13 @@ def load_li(data_dir: Path):
 
 
 def load_chinchilla(data_dir: Path):
-    with open(data_dir / "epoch_chinchilla.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    n = np.array([float(r["Model Size"]) for r in rows])
-    flops = np.array([float(r["Training FLOP"]) for r in rows])
-    loss = np.array([float(r["loss"]) for r in rows])
-    keep = loss < np.sort(loss)[-5]
-    n, flops, loss = n[keep], flops[keep], loss[keep]
-    return n, flops / (6.0 * n), loss, n > 3e9
+    """Epoch's Chinchilla rows as ``epoch_check.load_epoch`` reads them, and held-out N > 3e9."""
+    spec = importlib.util.spec_from_file_location("epoch_check",
+                                                  Path(__file__).with_name("epoch_check.py"))
+    epoch_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(epoch_check)
+    n, tokens, loss = epoch_check.load_epoch(data_dir)
+    return n, tokens, loss, n > 3e9
 
 
 def load_gadre(data_dir: Path, dataset: str):

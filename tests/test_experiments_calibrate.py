@@ -35,7 +35,7 @@ def test_error_summary_and_refit_recover_a_known_truth(shared_data):
     runs = script.load_runs(shared_data)
     assert len(runs) == 2675
     assert np.sum(runs.edition == "2025") == 99
-    subset = runs.subset((runs.edition == "2024") & (runs.flops >= 1e15))
+    subset = runs.subset((runs.edition == "2024") & (runs.train_flops >= 1e15))
     exact = Truth(K=15.0, gamma=0.25, p=1.1, eta0=4e-4, chi=0.3, c_wide=0.01)
     synthetic = script.Runs(**{**subset.__dict__, "loss": script.predict(exact, subset)})
     summary = script.error_summary(exact, synthetic)
