@@ -46,6 +46,7 @@ __all__ = [
     "NutsConfig",
     "Refitter",
     "build_inference_data",
+    "padded_capacity",
     "fit_posterior",
 ]
 
@@ -117,7 +118,8 @@ def _latent_names(nuisance: bool) -> tuple[str, ...]:
     return CORE_LATENT + (NUISANCE_LATENT if nuisance else ())
 
 
-def _capacity(m: int, minimum: int) -> int:
+def padded_capacity(m: int, minimum: int) -> int:
+    """Rows the compiled sampler holds for ``m`` runs: the next power of two, >= ``minimum``."""
     return max(minimum, 1 << max(0, (m - 1).bit_length()))
 
 
@@ -281,7 +283,7 @@ class Refitter:
         if not np.all(np.isfinite(loss) & (loss > 0)):
             raise BayesScalingError("loss: expected finite positive values")
         nuisance = bool(np.any(features.is_config))
-        capacity = _capacity(len(features), self.nuts.min_capacity)
+        capacity = padded_capacity(len(features), self.nuts.min_capacity)
         data = ModelData(*(jnp.asarray(a) for a in make_model_data(features, capacity)))
         padded = np.ones(capacity)
         padded[: len(loss)] = loss
