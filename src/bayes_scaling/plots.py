@@ -16,6 +16,7 @@ from bayes_scaling.recommend import median_learning_rate
 
 __all__ = [
     "MIXING_NAMES",
+    "TRACE_MAX_DRAWS",
     "allocation_flops_grid",
     "compute_levels",
     "drawn_levels",
@@ -132,7 +133,7 @@ def _mean(posterior, features) -> np.ndarray:
     return posterior.predict_mean(features).mean(axis=0)
 
 
-def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_levels: int = 7):
+def plot_isoflop_predictive(ax, rng_key: jax.Array, posterior, runs, *, max_levels: int = 12):
     """Loss against N per compute level: posterior predictive bands and comparable runs.
 
     Parameters
@@ -547,9 +548,11 @@ def mixing_names(idata) -> list[str]:
     return [name for name in MIXING_NAMES if name in idata.posterior]
 
 
-def _mixing_dataset(idata, var_names: Sequence[str]):
-    """The posterior's ``var_names``, with the heavy-tailed amplitudes A and B as log10."""
+def _mixing_dataset(idata, var_names: Sequence[str], max_draws: int | None = None):
+    """The posterior's ``var_names``, A and B as log10, thinned to ``max_draws`` per chain."""
     data = idata.posterior[list(var_names)]
+    if max_draws is not None and data.sizes["draw"] > max_draws:
+        data = data.isel(draw=slice(None, None, -(-data.sizes["draw"] // max_draws)))
     for name in ("A", "B"):
         if name in data:
             data = data.assign({f"log10 {name}": np.log10(data[name])}).drop_vars(name)
@@ -565,17 +568,23 @@ def _small_labels(axes) -> None:
         ax.yaxis.label.set_fontsize(7)
 
 
-def plot_trace(axes, idata, var_names: Sequence[str]):
+#: Draws per chain shown in a trace plot (longer chains are thinned evenly).
+TRACE_MAX_DRAWS = 250
+
+
+def plot_trace(axes, idata, var_names: Sequence[str], *, max_draws: int = TRACE_MAX_DRAWS):
     """ArviZ trace plot (per-chain densities left, traces right) on ``axes``, shape ``(V, 2)``.
 
-    A and B are drawn as log10. Divergent transitions are marked under the traces when
-    ``idata`` has ``sample_stats``.
+    A and B are drawn as log10; chains longer than ``max_draws`` are thinned evenly (the
+    picture of mixing is the same, the file a fraction). Divergent transitions are marked under
+    the traces when ``idata`` has ``sample_stats``.
     """
     import arviz as az
 
-    data = _mixing_dataset(idata, var_names)
+    data = _mixing_dataset(idata, var_names, max_draws)
     if "sample_stats" in idata.groups():
-        data = az.InferenceData(posterior=data, sample_stats=idata.sample_stats)
+        stats = idata.sample_stats.sel(draw=data["draw"])
+        data = az.InferenceData(posterior=data, sample_stats=stats)
     az.plot_trace(data, axes=axes, compact=True, show=False)
     _small_labels(axes)
     return axes
