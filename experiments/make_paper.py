@@ -82,13 +82,17 @@ def _join(items: list[str]) -> str:
 # --- discussions: each reads its result file(s) and returns markdown prose -------------------
 
 
+def _benchmark_rows(root: Path) -> tuple[list[dict], list[str], list[str]]:
+    """The benchmark's JSON rows, its strategies and its truths (in file order)."""
+    path = root / RESULTS / "benchmark_strategies.rows.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return (rows, list(dict.fromkeys(r["strategy"] for r in rows)),
+            list(dict.fromkeys(r["truth"] for r in rows)))
+
+
 def discuss_benchmark(root: Path) -> str:
     """Where the active loop wins and where it does not, from the benchmark's JSON rows."""
-    rows = [json.loads(line) for line in
-            (root / RESULTS / "benchmark_strategies.rows.jsonl").read_text().splitlines()
-            if line.strip()]
-    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    truths = list(dict.fromkeys(r["truth"] for r in rows))
+    rows, strategies, truths = _benchmark_rows(root)
 
     def med(strategy, key):
         return float(np.median([r[key] for r in rows if r["strategy"] == strategy]))
@@ -159,11 +163,7 @@ def discuss_benchmark(root: Path) -> str:
 
 def discuss_headline(root: Path) -> str:
     """The abstract's sentence on the benchmark: median regret per strategy."""
-    rows = [json.loads(line) for line in
-            (root / RESULTS / "benchmark_strategies.rows.jsonl").read_text().splitlines()
-            if line.strip()]
-    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    truths = list(dict.fromkeys(r["truth"] for r in rows))
+    rows, strategies, truths = _benchmark_rows(root)
     regret = {s: float(np.median([r["regret"] for r in rows if r["strategy"] == s]))
               for s in strategies}
     order = sorted(strategies, key=regret.get)

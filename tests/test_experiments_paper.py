@@ -90,7 +90,7 @@ def test_missing_results_are_said_in_the_text(make_paper, tmp_path):
 
 def test_committed_paper_has_no_temporary_paths_or_typed_labels():
     text = (SCRIPT.parents[1] / "paper" / "paper.md").read_text()
-    assert "commit 6a6ab6f" not in text
+    assert "/tmp/" not in text and "commit 6a6ab6f" not in text
     for section in ("## Abstract", "## References"):
         assert section in text
     assert text.count("![Figure") >= 4
