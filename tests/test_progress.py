@@ -153,3 +153,21 @@ def test_fit_quiet_logs_no_steps_and_still_writes_the_report(tmp_path, caplog):
     steps = [r for r in caplog.records
              if r.name.startswith("bayes_scaling") and r.levelno < logging.WARNING]
     assert steps == []
+
+
+def test_the_final_fit_bar_is_named_so_when_it_reuses_the_in_loop_sampler():
+    import numpy as np
+
+    from bayes_scaling.features import features_from_generic
+    from bayes_scaling.loop import LoopConfig, default_backend
+
+    config = LoopConfig.from_flat(num_warmup=20, num_samples=20, num_chains=1,
+                                  final_num_warmup=20, final_num_samples=20,
+                                  final_num_chains=1)
+    progress = RecordingProgress()
+    backend = default_backend(config, progress)
+    n = np.geomspace(1e7, 1e9, 8)
+    loss = 1.8 + 400 * n**-0.34 + 600 * (20 * n) ** -0.36
+    backend.final_fit(jax.random.key(0), features_from_generic(n, 20 * n), loss)
+    (task,) = progress.tasks
+    assert task.description.startswith("final fit on 8 runs (1 chain x ")

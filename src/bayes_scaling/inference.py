@@ -271,8 +271,12 @@ class Refitter:
         self._programs[key] = (info.z, run, constrain, pointwise)
         return self._programs[key]
 
-    def fit(self, rng_key, features: RunFeatures, loss) -> Posterior:
-        """Fit the posterior to ``features`` and observed ``loss`` (shape ``(M,)``)."""
+    def fit(self, rng_key, features: RunFeatures, loss, *, label: str | None = None) -> Posterior:
+        """Fit the posterior to ``features`` and observed ``loss`` (shape ``(M,)``).
+
+        ``label`` names this fit's progress bar and log line (default: the Refitter's).
+        """
+        label = self.label if label is None else label
         loss = np.asarray(loss, dtype=np.float64).reshape(-1)
         if len(features) < 1:
             raise BayesScalingError("features: expected at least one run, got 0")
@@ -294,13 +298,16 @@ class Refitter:
         nuts = self.nuts
         lockstep = nuts.chain_method == "vectorized"
         task = self.progress.task(
-            f"{self.label} on {len(loss)} runs ({chains} chain{'s' if chains > 1 else ''} x "
+            f"{label} on {len(loss)} runs ({chains} chain{'s' if chains > 1 else ''} x "
             f"{nuts.num_warmup}+{nuts.num_samples})",
             total=(1 if lockstep else chains) * (nuts.num_warmup + nuts.num_samples),
             unit="step",
         )
         if (capacity, nuisance) not in self._programs:
             task.note("compiling")
+            logger.info("%s on %d runs: compiling the sampler (%d chains x %d + %d; once per "
+                        "data size)", label, len(loss), chains, nuts.num_warmup,
+                        nuts.num_samples)
         z_init, run, constrain, pointwise = self._program(init_key, capacity, nuisance, data,
                                                           padded)
         z0 = self._last_z.get(nuisance)

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jax
@@ -231,13 +232,13 @@ def default_backend(config: LoopConfig, progress=None) -> ModelBackend:
 
     in_loop = Refitter(nuts=config.nuts, progress=progress, label="in-loop fit")
     # Same settings: reuse the compiled sampler instead of compiling a second one.
-    final_refitter = (in_loop if config.final_nuts == config.nuts else
-                      Refitter(nuts=config.final_nuts, progress=progress, label="final fit"))
+    final_fit = (partial(in_loop.fit, label="final fit") if config.final_nuts == config.nuts
+                 else Refitter(nuts=config.final_nuts, progress=progress, label="final fit").fit)
     return ModelBackend(
         featurize=features_from_configs,
         fit=in_loop.fit,
         recommend=recommend,
-        final_fit=final_refitter.fit,
+        final_fit=final_fit,
     )
 
 

@@ -8,6 +8,7 @@ come from the caller's key (``--seed``); nothing here holds a fixed key.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import jax
@@ -18,6 +19,8 @@ from bayes_scaling.files import save_figure
 from bayes_scaling.progress import NO_PROGRESS, Progress
 
 __all__ = ["CAPTIONS", "FIGURES", "write_figures"]
+
+logger = logging.getLogger(__name__)
 
 FIGURES = {
     "isoflops": "isoflops_predictive.png",
@@ -87,6 +90,7 @@ def write_figures(out_dir: Path, rng_key, runs, posterior, rec, target_flops,
     """
     history = (report.get("loop") or {}).get("history") or []
     keys = [k for k in FIGURES if k != "loop" or history]
+    logger.info("writing %d figures", len(keys))
     task = progress.task("figures", total=len(keys), unit="fig")
     written = {}
 
