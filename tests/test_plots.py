@@ -127,9 +127,7 @@ def test_trace_rank_and_loop_progress_figures_draw_their_data():
     titles = [ax.get_title() for ax in axes[:, 1]]
     assert titles == ["E", "log10 A", "log10 B", "alpha", "beta"]
     (trace,) = axes[1, 1].get_lines()[:1]
-    # 400 draws thinned evenly to at most TRACE_MAX_DRAWS per chain
-    assert plots.TRACE_MAX_DRAWS < 400
-    np.testing.assert_allclose(trace.get_ydata(), np.log10(posterior.draws["A"])[::2])
+    np.testing.assert_allclose(trace.get_ydata(), np.log10(posterior.draws["A"]))
     fig = Figure()
     axes = plots.plot_ranks(fig.subplots(2, 3), posterior.idata, names)
     assert not axes[1, 2].axison and axes[0, 0].get_title() == "E"

@@ -16,7 +16,6 @@ from bayes_scaling.recommend import median_learning_rate
 
 __all__ = [
     "MIXING_NAMES",
-    "TRACE_MAX_DRAWS",
     "allocation_flops_grid",
     "compute_levels",
     "drawn_levels",
@@ -548,11 +547,9 @@ def mixing_names(idata) -> list[str]:
     return [name for name in MIXING_NAMES if name in idata.posterior]
 
 
-def _mixing_dataset(idata, var_names: Sequence[str], max_draws: int | None = None):
-    """The posterior's ``var_names``, A and B as log10, thinned to ``max_draws`` per chain."""
+def _mixing_dataset(idata, var_names: Sequence[str]):
+    """The posterior's ``var_names``, with the heavy-tailed amplitudes A and B as log10."""
     data = idata.posterior[list(var_names)]
-    if max_draws is not None and data.sizes["draw"] > max_draws:
-        data = data.isel(draw=slice(None, None, -(-data.sizes["draw"] // max_draws)))
     for name in ("A", "B"):
         if name in data:
             data = data.assign({f"log10 {name}": np.log10(data[name])}).drop_vars(name)
@@ -568,23 +565,17 @@ def _small_labels(axes) -> None:
         ax.yaxis.label.set_fontsize(7)
 
 
-#: Draws per chain shown in a trace plot (longer chains are thinned evenly).
-TRACE_MAX_DRAWS = 250
-
-
-def plot_trace(axes, idata, var_names: Sequence[str], *, max_draws: int = TRACE_MAX_DRAWS):
+def plot_trace(axes, idata, var_names: Sequence[str]):
     """ArviZ trace plot (per-chain densities left, traces right) on ``axes``, shape ``(V, 2)``.
 
-    A and B are drawn as log10; chains longer than ``max_draws`` are thinned evenly (the
-    picture of mixing is the same, the file a fraction). Divergent transitions are marked under
-    the traces when ``idata`` has ``sample_stats``.
+    A and B are drawn as log10. Divergent transitions are marked under the traces when
+    ``idata`` has ``sample_stats``.
     """
     import arviz as az
 
-    data = _mixing_dataset(idata, var_names, max_draws)
+    data = _mixing_dataset(idata, var_names)
     if "sample_stats" in idata.groups():
-        stats = idata.sample_stats.sel(draw=data["draw"])
-        data = az.InferenceData(posterior=data, sample_stats=stats)
+        data = az.InferenceData(posterior=data, sample_stats=idata.sample_stats)
     az.plot_trace(data, axes=axes, compact=True, show=False)
     _small_labels(axes)
     return axes

@@ -48,9 +48,8 @@ CAPTIONS = {
     "loss": "Loss at the target: optimal loss and the recommended run's predictive (every draw "
             "binned; the share beyond the axes is stated)",
     "pairs": "Posterior of E, A, B, alpha, beta (the model's internal units)",
-    "trace": "MCMC traces and per-chain densities (ArviZ; A and B as log10; traces thinned to "
-             f"{plots.TRACE_MAX_DRAWS} draws per chain): the chains should overlap and look like "
-             "noise",
+    "trace": "MCMC traces and per-chain densities (ArviZ; A and B as log10): the chains should "
+             "overlap and look like noise",
     "rank": "Rank plots (ArviZ): near-uniform histograms in every chain mean the chains mix",
     "loop": "How the loop narrowed the answer: interval widths at the target after each fit "
             "(star: the final fit)",
