@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bayes_scaling import plots
+from bayes_scaling import plots, plots_mcmc
 from bayes_scaling.law import LawParams, optimal_allocation
 from bayes_scaling.runs_io import read_runs
 from fake_posterior import FakePosterior
@@ -120,21 +120,21 @@ def test_continuous_optimum_is_smooth_matches_the_law_and_costs_one_search(api_r
 
 def test_trace_rank_and_loop_progress_figures_draw_their_data():
     posterior = FakePosterior()
-    names = plots.mixing_names(posterior.idata)
+    names = plots_mcmc.mixing_names(posterior.idata)
     assert names == ["E", "A", "B", "alpha", "beta"]
     fig = Figure()
-    axes = plots.plot_trace(fig.subplots(len(names), 2), posterior.idata, names)
+    axes = plots_mcmc.plot_trace(fig.subplots(len(names), 2), posterior.idata, names)
     titles = [ax.get_title() for ax in axes[:, 1]]
     assert titles == ["E", "log10 A", "log10 B", "alpha", "beta"]
     (trace,) = axes[1, 1].get_lines()[:1]
     np.testing.assert_allclose(trace.get_ydata(), np.log10(posterior.draws["A"]))
     fig = Figure()
-    axes = plots.plot_ranks(fig.subplots(2, 3), posterior.idata, names)
+    axes = plots_mcmc.plot_ranks(fig.subplots(2, 3), posterior.idata, names)
     assert not axes[1, 2].axison and axes[0, 0].get_title() == "E"
     history = [{"flops_used": 1e16 * 10**i, "n_opt_ci90_ln_width": 2.0 - i / 2,
                 "loss_ci90_width": 0.4 - i / 10} for i in range(3)]
     history.append({**history[-1], "n_opt_ci90_ln_width": 0.7, "final": True})
     fig = Figure()
-    ax_n, ax_loss = plots.plot_loop_progress(fig.subplots(1, 2), history)
+    ax_n, ax_loss = plots_mcmc.plot_loop_progress(fig.subplots(1, 2), history)
     np.testing.assert_allclose(ax_n.get_lines()[0].get_ydata(), [2.0, 1.5, 1.0])
     assert ax_n.collections[0].get_offsets()[0][1] == pytest.approx(0.7)

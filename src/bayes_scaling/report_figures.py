@@ -14,7 +14,7 @@ from pathlib import Path
 import jax
 from matplotlib.figure import Figure
 
-from bayes_scaling import plots
+from bayes_scaling import plots, plots_mcmc
 from bayes_scaling.files import save_figure
 from bayes_scaling.progress import NO_PROGRESS, Progress
 
@@ -66,15 +66,15 @@ def _allocation(out_dir, posterior, runs, target_flops, curve):
 
 
 def _mixing(out_dir, idata):
-    names = plots.mixing_names(idata)
+    names = plots_mcmc.mixing_names(idata)
     fig = Figure(figsize=(8, 1.5 * len(names) + 0.5))
-    plots.plot_trace(fig.subplots(len(names), 2, squeeze=False), idata, names)
+    plots_mcmc.plot_trace(fig.subplots(len(names), 2, squeeze=False), idata, names)
     fig.tight_layout()
     save_figure(fig, out_dir / FIGURES["trace"])
     columns = min(4, len(names))
     rows = -(-len(names) // columns)
     fig = Figure(figsize=(2.3 * columns, 2.1 * rows))
-    plots.plot_ranks(fig.subplots(rows, columns, squeeze=False), idata, names)
+    plots_mcmc.plot_ranks(fig.subplots(rows, columns, squeeze=False), idata, names)
     fig.tight_layout()
     save_figure(fig, out_dir / FIGURES["rank"])
 
@@ -132,7 +132,7 @@ def write_figures(out_dir: Path, rng_key, runs, posterior, rec, target_flops,
         done("trace", "rank")
         if history:
             fig = Figure(figsize=(9, 3.5))
-            plots.plot_loop_progress(fig.subplots(1, 2), history)
+            plots_mcmc.plot_loop_progress(fig.subplots(1, 2), history)
             fig.tight_layout()
             save_figure(fig, out_dir / FIGURES["loop"])
             done("loop")
