@@ -111,6 +111,6 @@ def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
         probe = probe.parent
     if not probe.is_dir():
         raise InvalidConfigError(f"{flag} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not os.access(probe, os.W_OK | os.X_OK) or os.statvfs(probe).f_flag & os.ST_RDONLY:
         raise InvalidConfigError(f"{flag} {path}: {probe} is not writable")
     return path
