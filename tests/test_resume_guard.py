@@ -1,4 +1,4 @@
-"""`run --resume` continues exactly the run that was started, or refuses before paying anything."""
+"""`run --resume` continues exactly the run that was started, or refuses, paying nothing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from bayes_scaling.api.client import TrainingApiClient
 from bayes_scaling.api.ledger import Ledger
 from bayes_scaling.api.oracle import open_oracle
-from bayes_scaling.cli import build_parser, main
-from bayes_scaling.cli import run_cmd
+from bayes_scaling.cli import build_parser, main, run_cmd
 from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock
 from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.server import create_app

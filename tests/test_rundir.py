@@ -41,7 +41,7 @@ def test_a_second_holder_is_refused_with_the_pid_and_a_dead_ones_lock_is_recover
             holder.wait()
     assert lock_path.read_text().strip() == str(holder.pid)  # the dead holder's PID is left
     start = time.monotonic()
-    with ExclusiveLock(lock_path) as lock:  # taken over at once, no waiting
+    with ExclusiveLock(lock_path):  # taken over at once, no waiting
         assert time.monotonic() - start < 1.0
         assert lock_path.read_text().strip() == str(os.getpid())
         with pytest.raises(LockedError, match=str(os.getpid())):
