@@ -147,3 +147,41 @@ def test_experiment_scripts_smoke(tmp_path):
         )
         assert done.returncode == 0, done.stderr[-2000:]
         assert (tmp_path / f"{script}.md").read_text().startswith("#")
+
+
+@pytest.mark.slow
+def test_eight_resumes_of_one_directory_one_runs(tmp_path):
+    out = tmp_path / "run"
+    settings = {"api_url": None, "truth": None, "budget": 1.2e16, "target": 1e19,
+                "strategy": "active", "seed": 0, "max_queries": 30, "planned_queries": 12,
+                "stop_width": 0.0, "num_warmup": 20, "num_samples": 20, "num_chains": 1,
+                "no_figures": True}
+    out.mkdir()
+    (out / "run_config.json").write_text(json.dumps(settings))
+    from bayes_scaling.api.oracle import open_oracle
+    from bayes_scaling.simulator.inprocess import SimulatedApi
+    from bayes_scaling.simulator.truth import Truth
+    from budget_worker import configs
+
+    with open_oracle(SimulatedApi(Truth(), 1.2e16), out / "ledger.sqlite", 1.2e16) as oracle:
+        for config in configs(6):
+            oracle.query(config)  # 6e15 of 1.2e16 spent before the race
+    leftover = out / ".report.json.k2j4h_x9.tmp"  # what a write killed half-way leaves
+    leftover.write_text("{")
+    procs = [subprocess.Popen([CLI, "run", "--resume", str(out)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    ran = [r for r in results if r[0] == 0]
+    locked = [r for r in results if r[0] == 2]
+    assert len(ran) == 1 and len(locked) == 7, [(r[0], r[2][-300:]) for r in results]
+    for _, stdout, stderr in locked:
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and f"run directory {out} is in use by bayes-scaling process" in (
+            lines[0]) and stdout == ""
+    rows = _ledger_rows(out / "ledger.sqlite")
+    assert len(rows) == len(set(rows))
+    report = json.loads((out / "report.json").read_text())
+    assert report["flops_used"] == pytest.approx(sum(r[5] for r in rows))
+    assert report["flops_used"] <= 1.2e16
+    assert not leftover.exists()
