@@ -89,7 +89,7 @@ CASES = [
     ("run-random-small", ["run", "--strategy", "random", "--budget", "3e14"],
      "the random strategy needs at least 8e+15 FLOPs, got 3e+14"),
     # run: files and sources
-    ("run-truth-dir", ["run", "--truth", "{a_dir}"], "expected a truth JSON file, got a dir"),
+    ("run-truth-dir", ["run", "--truth", "{a_dir}"], "expected a truth file, got a directory"),
     ("run-truth-latin1", ["run", "--truth", "{latin1.json}"], "not a UTF-8 text file"),
     ("run-truth-missing", ["run", "--truth", "nope.json"], "no such truth file"),
     ("run-truth-broken", ["run", "--truth", "{broken.json}"], "not valid JSON"),
@@ -140,7 +140,7 @@ CASES = [
     ("serve-db-dir", ["serve", "--port", "0", "--db", "{a_dir}"], "got a directory"),
     ("serve-demo-key-public", ["serve", "--host", "0.0.0.0", "--port", "0"],
      "refusing to serve the public demo key"),
-    ("serve-keys-missing", ["serve", "--keys", "nope.txt"], "cannot read keys file"),
+    ("serve-keys-missing", ["serve", "--keys", "nope.txt"], "no such keys file"),
     ("serve-truth-bad", ["serve", "--truth", "{eta0.json}"], "eta0: expected a value in"),
     # params
     ("params-huge", ["params", "--d-model", "1000000000", "--num-layers", "2", "--num-heads",

@@ -16,6 +16,7 @@ from bayes_scaling.errors import InvalidConfigError
 
 __all__ = [
     "MAX_COUNT",
+    "add_seed_and_nuts_flags",
     "MAX_SEED",
     "count",
     "integer_in",
@@ -88,6 +89,19 @@ def integer_in(low: int, high: int):
 def port(text: str) -> int:
     """A TCP port: an integer in [0, 65535] (0: any free port)."""
     return _integer(text, 0, 65535, "an integer in [0, 65535]")
+
+
+def add_seed_and_nuts_flags(parser, *, what: str, num_warmup: int, num_samples: int,
+                            num_chains: int) -> None:
+    """Add ``--seed`` and the NUTS sizes ``--num-warmup/--num-samples/--num-chains``."""
+    parser.add_argument("--seed", type=seed, default=0,
+                        help=f"random seed of {what}, in [0, {MAX_SEED}] (default 0)")
+    parser.add_argument("--num-warmup", type=count, default=num_warmup,
+                        help=f"NUTS warmup steps per chain (default {num_warmup})")
+    parser.add_argument("--num-samples", type=count, default=num_samples,
+                        help=f"NUTS draws per chain after warmup (default {num_samples})")
+    parser.add_argument("--num-chains", type=count, default=num_chains,
+                        help=f"NUTS chains (default {num_chains})")
 
 
 def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:

@@ -35,15 +35,9 @@ def register(subparsers) -> None:
                         help="compute of the run to plan, in FLOPs (default 1e19)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default runs/fit-<timestamp>)")
-    parser.add_argument("--seed", type=checks.seed, default=0,
-                        help=f"random seed of the fit, the recommendation and the figures, in "
-                        f"[0, {checks.MAX_SEED}] (default 0)")
-    parser.add_argument("--num-warmup", type=checks.count, default=1000,
-                        help="NUTS warmup steps per chain (default 1000)")
-    parser.add_argument("--num-samples", type=checks.count, default=1000,
-                        help="NUTS draws per chain after warmup (default 1000)")
-    parser.add_argument("--num-chains", type=checks.count, default=4,
-                        help="NUTS chains, run one after another (default 4)")
+    checks.add_seed_and_nuts_flags(
+        parser, what="the fit, the recommendation and the figures", num_warmup=1000,
+        num_samples=1000, num_chains=4)
     parser.add_argument("--source", default=None,
                         help="keep only rows whose source_repo column contains this text "
                              "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")

@@ -32,15 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--predict-at", type=checks.positive_number, nargs="+",
                         default=[1e23, 1e24],
                         metavar="FLOPS", help="budgets to predict at (default 1e23 1e24)")
-    parser.add_argument("--seed", type=checks.seed, default=0,
-                        help=f"random seed of the Bayesian fit, in [0, {checks.MAX_SEED}] "
-                        "(default 0)")
-    parser.add_argument("--num-warmup", type=checks.count, default=500,
-                        help="NUTS warmup steps per chain (default 500)")
-    parser.add_argument("--num-samples", type=checks.count, default=1000,
-                        help="NUTS draws per chain (default 1000)")
-    parser.add_argument("--num-chains", type=checks.count, default=2,
-                        help="NUTS chains (default 2)")
+    checks.add_seed_and_nuts_flags(parser, what="the Bayesian fit", num_warmup=500,
+                                   num_samples=1000, num_chains=2)
     parser.set_defaults(handler=_handle)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bayes_scaling.cli import checks
 from bayes_scaling.errors import BayesScalingError, InvalidApiKeyError, InvalidConfigError
+from bayes_scaling.textfile import read_text
 
 __all__ = ["register"]
 
@@ -126,9 +127,10 @@ def _read_saved(out: Path) -> dict:
         raise InvalidConfigError(f"--resume {out}: no such run directory")
     if not path.is_file():
         raise InvalidConfigError(f"--resume {out}: no {CONFIG_NAME} there")
+    text = read_text(path, what="run configuration", error=InvalidConfigError)
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        saved = json.loads(text)
+    except ValueError as exc:
         raise InvalidConfigError(f"{path}: not a readable run configuration ({exc})") from None
     if not isinstance(saved, dict) or not set(saved) >= {"budget", "target", "strategy"}:
         raise InvalidConfigError(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bayes_scaling.cli import checks
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
+from bayes_scaling.textfile import read_text
 
 __all__ = ["DEFAULT_DEMO_KEY", "KEY_ENV", "load_keys", "register"]
 
@@ -79,14 +80,7 @@ def load_keys(path: Path | None) -> tuple[frozenset[str], str]:
         If the keys file cannot be read or holds no key.
     """
     if path is not None:
-        try:
-            lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-        except IsADirectoryError:
-            raise BayesScalingError(f"--keys {path}: expected a file, got a directory") from None
-        except OSError as exc:
-            raise BayesScalingError(f"cannot read keys file {path}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise BayesScalingError(f"keys file {path}: not UTF-8 text ({exc.reason})") from None
+        lines = read_text(path, what="keys file", error=BayesScalingError).splitlines()
         keys = frozenset(
             line.strip() for line in lines if line.strip() and not line.strip().startswith("#")
         )

@@ -20,6 +20,7 @@ import numpy as np
 
 from bayes_scaling.errors import InvalidTruthError
 from bayes_scaling.space import RunConfig
+from bayes_scaling.textfile import read_text
 
 __all__ = [
     "CONTEXT_LENGTH",
@@ -177,17 +178,10 @@ def load_truth(path: str | Path | None) -> Truth:
     if path is None:
         return Truth()
     path = Path(path)
+    text = read_text(path, what="truth file", error=InvalidTruthError)
     try:
-        values = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InvalidTruthError(f"{path}: no such truth file") from None
-    except IsADirectoryError:
-        raise InvalidTruthError(f"{path}: expected a truth JSON file, got a directory") from None
-    except OSError as exc:
-        raise InvalidTruthError(f"{path}: cannot read the truth file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidTruthError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except (json.JSONDecodeError, ValueError) as exc:
+        values = json.loads(text)
+    except ValueError as exc:
         raise InvalidTruthError(f"{path}: not valid JSON ({exc})") from None
     return Truth.from_mapping(values, source=str(path))
 
