@@ -412,8 +412,8 @@ class _Runner:
         except BudgetExceededError:
             logger.info("query refused over budget: %s", cfg)
             return False
-        except FailedQueryError as exc:
-            logger.warning("%s", exc)
+        except FailedQueryError as exc:  # the oracle warned when it was paid
+            logger.info("skipped: %s", exc)
             self.failed[cfg.key()] = cfg
             self.n_queries += 1
             return False
