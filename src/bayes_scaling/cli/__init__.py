@@ -19,7 +19,7 @@ from bayes_scaling.errors import BayesScalingError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("run", "serve", "fit", "isoflops", "params")
+_COMMANDS = ("run", "serve", "fit", "isoflops", "params", "predict")
 
 # "-1e17" is not a negative number to argparse (it knows only "-1" and "-1.5"), so a flag's
 # negative value would read as an unknown option; glue such values to their flag.
