@@ -80,6 +80,11 @@ class RunsData:
         the reference model and ``n_tokens = flops / (6 n_params)``.
     warnings : tuple of str
         Things the user should know (pooled sources, dropped duplicates).
+    row_numbers : tuple of int
+        The file row of each run (as in the error messages), when read from a file.
+    columns : dict of str to numpy.ndarray
+        The extra numeric columns asked for with ``read_runs(extra_columns=...)``, per run
+        (NaN where blank).
     """
 
     path: str
@@ -91,6 +96,8 @@ class RunsData:
     flops: np.ndarray = field(repr=False)
     loss: np.ndarray = field(repr=False)
     warnings: tuple[str, ...] = ()
+    row_numbers: tuple[int, ...] = ()
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -109,7 +116,13 @@ class RunsData:
         return features_module.features_from_generic(self.n_params, self.n_tokens)
 
 
-def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData:
+def read_runs(
+    path: str | os.PathLike,
+    *,
+    source: str | None = None,
+    missing_loss: bool = False,
+    extra_columns: Sequence[str] = (),
+) -> RunsData:
     """Read a runs file (CSV or JSON) of API rows or generic rows.
 
     Parameters
@@ -119,6 +132,12 @@ def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData
     source : str, optional
         Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
         ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
+    missing_loss : bool
+        Accept runs without a loss (a blank cell, or no loss column): their loss is NaN. Pool
+        files use this for planned runs not trained yet.
+    extra_columns : sequence of str
+        Optional numeric columns to keep in ``RunsData.columns`` (e.g. a pool's ``cost``);
+        blank cells are NaN, a column absent from the file is left out.
 
     Returns
     -------
@@ -142,12 +161,27 @@ def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData
     numbered = [(first_row + i, row) for i, row in enumerate(rows)]
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
+    if missing_loss and not any(a in columns for a in _ALIASES["loss"]):
+        columns.add("loss")
+        numbered = [(n, {**row, "loss": ""}) for n, row in numbered]
     if all(col in columns for col in API_COLUMNS):
-        return _with_source(_api_runs(name, numbered), source)
-    resolved = {key: next((a for a in names if a in columns), None) for key, names in
-                _ALIASES.items()}
-    if resolved["n_params"] and resolved["loss"] and (resolved["n_tokens"] or resolved["flops"]):
-        return _with_source(_generic_runs(name, numbered, resolved), source)
+        runs = _api_runs(name, numbered, missing_loss)
+    else:
+        resolved = {key: next((a for a in names if a in columns), None) for key, names in
+                    _ALIASES.items()}
+        if not (resolved["n_params"] and resolved["loss"]
+                and (resolved["n_tokens"] or resolved["flops"])):
+            runs = None
+        else:
+            runs = _generic_runs(name, numbered, resolved, missing_loss)
+    if runs is not None:
+        by_row = dict(numbered)
+        extras = {
+            col: np.array([_optional_number(name, n, col, by_row[n][col])
+                           for n in runs.row_numbers], dtype=np.float64)
+            for col in extra_columns if col in columns
+        }
+        return _with_source(dataclasses.replace(runs, columns=extras), source)
     missing_api = [col for col in API_COLUMNS if col not in columns]
     raise DataFormatError(
         f"{name}: row 1, column '{missing_api[0]}': missing; expected the API's columns "
@@ -252,15 +286,30 @@ def _number(name: str, row_number: int, column: str, value: Any, *, integer: boo
     return int(number) if integer else number
 
 
-def _api_runs(name: str, numbered) -> RunsData:
+def _optional_number(name: str, row_number: int, column: str, value: Any) -> float:
+    """A positive number, or NaN for a blank cell (JSON null or empty text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    return _number(name, row_number, column, value, integer=False)
+
+
+def _loss_of(name, row_number, column, value, missing_loss: bool) -> float:
+    if missing_loss:
+        return _optional_number(name, row_number, column, value)
+    return _number(name, row_number, column, value, integer=False)
+
+
+def _api_runs(name: str, numbered, missing_loss: bool = False) -> RunsData:
     observations: list[Observation] = []
+    kept_rows: list[int] = []
     seen: dict[tuple, float] = {}
     duplicates = conflicts = 0
     for row_number, row in numbered:
         values = {
             col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
-            for col in API_COLUMNS
+            for col in API_COLUMNS if col != "loss"
         }
+        values["loss"] = _loss_of(name, row_number, "loss", row.get("loss"), missing_loss)
         if values["d_model"] % values["num_heads"]:
             raise DataFormatError(
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
@@ -269,12 +318,14 @@ def _api_runs(name: str, numbered) -> RunsData:
         loss = values.pop("loss")
         config = RunConfig(**values)
         if config.key() in seen:
-            if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
+            both_missing = math.isnan(seen[config.key()]) and math.isnan(loss)
+            if both_missing or math.isclose(seen[config.key()], loss, rel_tol=1e-12):
                 duplicates += 1
                 continue
             conflicts += 1
         seen[config.key()] = loss
         observations.append(Observation(config=config, loss=loss))
+        kept_rows.append(row_number)
 
     warnings = []
     if duplicates:
@@ -289,7 +340,7 @@ def _api_runs(name: str, numbered) -> RunsData:
             f"rows from {len(sources)} sources are pooled as one response surface "
             f"({', '.join(sorted(sources))}); use --source to fit one of them"
         )
-    return runs_from_observations(
+    runs = runs_from_observations(
         observations,
         path=name,
         description=(
@@ -298,6 +349,7 @@ def _api_runs(name: str, numbered) -> RunsData:
         ),
         warnings=warnings,
     )
+    return dataclasses.replace(runs, row_numbers=tuple(kept_rows))
 
 
 def runs_from_observations(
@@ -333,7 +385,9 @@ def runs_from_observations(
     )
 
 
-def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> RunsData:
+def _generic_runs(
+    name: str, numbered, resolved: Mapping[str, str | None], missing_loss: bool = False
+) -> RunsData:
     n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
     n_params, n_tokens, flops, loss = [], [], [], []
     for row_number, row in numbered:
@@ -347,7 +401,7 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_number(name, row_number, l_col, row[l_col], integer=False))
+        loss.append(_loss_of(name, row_number, l_col, row.get(l_col), missing_loss))
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,
@@ -360,6 +414,7 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_tokens=np.array(n_tokens),
         flops=np.array(flops),
         loss=np.array(loss),
+        row_numbers=tuple(n for n, _ in numbered),
     )
 
 

@@ -19,6 +19,12 @@ from pathlib import Path
 
 import jax
 
+from bayes_scaling.cli.pool_run import (
+    DEFAULT_POOL_STRATEGY,
+    add_pool_arguments,
+    handle_pool,
+    is_pool_run,
+)
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
 
 __all__ = ["register"]
@@ -27,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 _SAVED = ("api_url", "truth", "budget", "target", "strategy", "seed", "max_queries",
           "planned_queries", "stop_width", "num_warmup", "num_samples", "num_chains")
+_STRATEGY_CHOICES = ("active", "isoflop-grid", "random", "active-region", "v-opt", "cheapest",
+                     "cost-random", "all-data")
 
 
 def register(subparsers) -> None:
@@ -41,10 +49,11 @@ def register(subparsers) -> None:
                         help="training API base URL (key from $BAYES_SCALING_API_KEY)")
     parser.add_argument("--truth", default=None, help="simulator truth JSON (in-process only)")
     parser.add_argument("--budget", type=float, default=2e18, help="FLOP budget (default 2e18)")
-    parser.add_argument("--target", type=float, default=1e19,
+    parser.add_argument("--target", type=float, default=None,
                         help="target compute in FLOPs (default 1e19)")
-    parser.add_argument("--strategy", choices=("active", "isoflop-grid", "random"),
-                        default="active")
+    parser.add_argument("--strategy", choices=_STRATEGY_CHOICES, default=None,
+                        help="default active; with --pool, pool strategies (default "
+                        f"{DEFAULT_POOL_STRATEGY})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="output directory (default runs/<timestamp>)")
     parser.add_argument("--resume", default=None, metavar="DIR",
@@ -63,6 +72,7 @@ def register(subparsers) -> None:
     # Hidden: NUTS sizes for fast tests (both the loop's fits and the final fit).
     for name in ("--num-warmup", "--num-samples", "--num-chains"):
         parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)
+    add_pool_arguments(parser)
     parser.set_defaults(handler=_handle)
 
 
@@ -77,6 +87,11 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
         return settings, out
     out = Path(args.out) if args.out else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     settings = {name: getattr(args, name) for name in _SAVED}
+    settings["target"] = 1e19 if args.target is None else args.target
+    settings["strategy"] = args.strategy or "active"
+    if settings["strategy"] not in ("active", "isoflop-grid", "random"):
+        raise InvalidConfigError(f"--strategy {settings['strategy']}: expected active, "
+                                 "isoflop-grid or random without --pool")
     if settings["truth"] is not None:
         settings["truth"] = str(Path(settings["truth"]).resolve())
     if settings["api_url"] and settings["truth"]:
@@ -145,6 +160,8 @@ def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.loop import run_loop
     from bayes_scaling.report import write_outputs
 
+    if is_pool_run(args):
+        return handle_pool(args)
     settings, out = _settings(args)
     config = _loop_config(settings)
     backend, truth = _backend(settings)
