@@ -103,6 +103,7 @@ class PoolLoopConfig:
     score_num_warmup: int = 300
     score_num_samples: int = 300
     score_num_chains: int = 2
+    ratio_window: float | None = 2.0
 
     def __post_init__(self) -> None:
         if self.strategy not in POOL_STRATEGIES:
@@ -207,8 +208,23 @@ def _pick_baseline(strategy: str, rng_key, pool: Pool, candidates: np.ndarray) -
     return [(int(candidates[i]), float("nan"), "cost-random")]
 
 
+def ratio_window_mask(pool: Pool, target: PoolTarget, widen: float | None) -> np.ndarray:
+    """Rows whose tokens per parameter lie in the target rows' range widened ``widen``-fold.
+
+    All rows without target rows or without a window (``widen`` None).
+    """
+    if widen is None or target.features is None:
+        return np.ones(len(pool), bool)
+    ratio = np.log(target.features.n_tokens / target.features.n_params)
+    own = np.log(pool.features.n_tokens / pool.features.n_params)
+    return (own >= ratio.min() - math.log(widen)) & (own <= ratio.max() + math.log(widen))
+
+
 def _pick_model(config: PoolLoopConfig, posterior, pool: Pool, candidates: np.ndarray,
                 target: PoolTarget, remaining: float, n_bought: int) -> list:
+    if config.strategy != "v-opt":
+        inside = candidates[ratio_window_mask(pool, target, config.ratio_window)[candidates]]
+        candidates = inside if inside.size else candidates
     features = pool.features.take(candidates)
     mean = padded_call(posterior.predict_mean, features)
     noise = padded_call(posterior.noise_sd, features)
