@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bayes_scaling.cli import main
 from test_pool import synthetic_pool
@@ -110,6 +111,7 @@ def test_pool_planning_round_then_resume(tmp_path, capsys):
     assert len({k for k, _ in bought}) == len(bought) and all(y is not None for _, y in bought)
 
 
+@pytest.mark.slow
 def test_pool_sigkill_then_resume_loses_nothing(tmp_path):
     pool, target, _ = write_pool(tmp_path, seed=1)
     out = tmp_path / "killed"
