@@ -265,6 +265,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=Path, default=None,
                         help="JSON-lines of finished cells (default <out stem>.rows.jsonl)")
     parser.add_argument("--note", default="", help="a line for the header")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: render every cell of the rows file")
     args = parser.parse_args(argv)
     rows_path = args.rows or args.out.with_suffix(".rows.jsonl")
     names = []
@@ -276,7 +278,7 @@ def main(argv=None) -> int:
               "nuts": nuts, "data": str(args.data)}
              for seed in range(args.seeds) for p in names for s in args.strategies]
     done = _finished(rows_path)
-    todo = [s for s in specs if _cell_id(s) not in done]
+    todo = [] if args.report_only else [s for s in specs if _cell_id(s) not in done]
     print(f"{len(specs)} cells, {len(specs) - len(todo)} already in {rows_path}, "
           f"{len(todo)} to run ({args.executor}, {args.workers} worker(s))", file=sys.stderr)
     from tqdm import tqdm
@@ -292,7 +294,8 @@ def main(argv=None) -> int:
             bar.set_postfix_str(f"{cell_rows[0]['pool']} {cell_rows[0]['strategy']}"
                                 if cell_rows else "")
             bar.update(1)
-    wanted = {_cell_id(s) for s in specs}
+    wanted = set(done) | {_cell_id(s) for s in specs} if args.report_only else {
+        _cell_id(s) for s in specs}
     rows = [r for cell, rs in _finished(rows_path).items() if cell in wanted for r in rs]
     seconds = [r["cell_seconds"] for r in rows]
     header = (f"# Pool benchmark (replay on real runs)\n\nProduced by "
