@@ -204,6 +204,10 @@ def test_planning_stops_with_next_runs_then_resumes():
         assert sorted(r["pool_row"] for r in result.next_runs) == sorted(pending)
         pool_loss[pending] = hidden[pending]  # the user trains them and fills in the losses
     assert result.stop_reason == "budget spent" and len(result.checkpoints) == 2
+    # resumed runs score each checkpoint on the rows bought by then, not on later purchases
+    first, second = result.checkpoints
+    assert first["n_bought"] < second["n_bought"]
+    assert first["spent"] <= 0.3 * pool.total_cost < second["spent"] <= 0.6 * pool.total_cost
     keys = [p.row_key for p in ledger.purchases()]
     assert len(keys) == len(set(keys)) == len(result.order)
     assert all(p.loss is not None for p in ledger.purchases())

@@ -341,7 +341,7 @@ def run_pool_loop(
                              loss_i, reason)
             if planning_stop():
                 return result("planned runs to train")
-        revealed, loss = oracle.revealed()
+        revealed, loss, spent = _bought_by(pool, oracle, budget)
         if revealed.size == 0:
             continue
         if revealed.size != fitted_on:
@@ -349,8 +349,8 @@ def run_pool_loop(
             posterior = timed("final_fit", model.final_fit, key,
                               pool.features.take(revealed), loss)
             fitted_on = revealed.size
-        entry = {"fraction": fraction, "budget": budget, "spent": oracle.spent,
-                 "spent_fraction": oracle.spent / total, "n_bought": int(revealed.size),
+        entry = {"fraction": fraction, "budget": budget, "spent": spent,
+                 "spent_fraction": spent / total, "n_bought": int(revealed.size),
                  **_scores(rng_key, c, posterior, target)}
         checkpoints.append(entry)
         logger.info("checkpoint %.3g of the pool cost: %d runs, R2 %s, coverage90 %s",
@@ -358,6 +358,22 @@ def run_pool_loop(
         if on_checkpoint is not None:
             on_checkpoint(entry)
     return result("budget spent")
+
+
+def _bought_by(pool: Pool, oracle: PoolOracle, budget: float) -> tuple:
+    """Rows, losses and cost bought by the time the checkpoint ``budget`` was reached.
+
+    The longest prefix of the purchase order within ``budget``: a stage ends only when no row
+    fits in what is left of its budget, so the first purchase of the next stage passes it. On a
+    resumed run this scores an early checkpoint on its own rows, not on later purchases.
+    """
+    order = np.array(oracle.order(), np.int64)
+    within = np.cumsum(pool.cost[order]) <= budget * (1 + 1e-12) if order.size else order
+    revealed, loss = oracle.revealed()
+    known = dict(zip(revealed.tolist(), loss.tolist(), strict=True))
+    rows = [int(i) for i in order[within] if int(i) in known]
+    spent = float(np.sum(pool.cost[order[within]])) if order.size else 0.0
+    return np.array(rows, np.int64), np.array([known[i] for i in rows], np.float64), spent
 
 
 def _scores(rng_key, c: int, posterior, target: PoolTarget) -> dict:
