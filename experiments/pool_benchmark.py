@@ -227,7 +227,31 @@ def render(rows: list[dict], header: str) -> str:
                     f"{np.mean([r['cell_seconds'] for r in at]):.0f} |")
         lines.append("")
     lines += _issue_check(rows)
+    lines += _full_run_estimate(rows)
     return "\n".join(lines) + "\n"
+
+
+#: Pools per group in the full benchmark (Porian: 15 configurations; Gadre: 3 data sets).
+FULL_POOLS = {"chinchilla": 1, "porian": 15, "li2025": 1, "gadre": 3}
+
+
+def _full_run_estimate(rows: list[dict], seeds: int = 10, workers: int = 2) -> list[str]:
+    """Wall time of the full run from the measured seconds per cell of each group."""
+    per_cell: dict[tuple, float] = {}
+    for row in rows:
+        per_cell[(row["pool"], row["strategy"], row["seed"])] = row["cell_seconds"]
+    total, parts = 0.0, []
+    for group, n_pools in FULL_POOLS.items():
+        times = [t for (pool, _, _), t in per_cell.items() if pool.split(":")[0] == group]
+        if not times:
+            return []
+        cells = n_pools * len(POOL_STRATEGIES) * seeds
+        total += cells * float(np.mean(times))
+        parts.append(f"{group} {cells} cells x {np.mean(times):.0f} s")
+    return ["## Estimated time of the full run", "",
+            f"{seeds} seeds, every pool and strategy: {'; '.join(parts)}: "
+            f"{total / 3600:.1f} cell-hours, about {total / workers / 3600:.1f} h wall on "
+            f"{workers} workers at the measured (shared-machine) speed.", ""]
 
 
 def _issue_check(rows: list[dict]) -> list[str]:
