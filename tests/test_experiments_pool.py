@@ -1,17 +1,8 @@
 """Smoke test of experiments/pool_benchmark.py with tiny settings (numbers are not checked)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from test_experiments_model import _load
 
 
 def test_pool_benchmark_smoke_and_resume(shared_data, tmp_path):
