@@ -204,7 +204,13 @@ def handle_pool(args: argparse.Namespace) -> int:
                   extra=extra, rng_key=key_fig, figures=figures)
     print(f"wrote {out}")
     for c in result.checkpoints:
-        print(f"  {c['fraction']:.3g} of the pool cost: {c['n_bought']} runs, R2 "
-              f"{_cell(c.get('r2', float('nan')))}, 90% coverage "
-              f"{_cell(c.get('coverage90', float('nan')))}")
+        line = f"  {c['fraction']:.3g} of the pool cost: {c['n_bought']} runs"
+        if "r2" in c:
+            line += f", R2 {_cell(c['r2'])}, 90% coverage {_cell(c['coverage90'])}"
+        if "n_opt" in c:
+            n_opt, loss = c["n_opt"], c["loss_opt"]
+            line += (f", N_opt {n_opt['median']:.3g} (90% {n_opt['ci90'][0]:.3g}-"
+                     f"{n_opt['ci90'][1]:.3g}), L_opt {loss['median']:.3f} (90% "
+                     f"{loss['ci90'][0]:.3f}-{loss['ci90'][1]:.3f})")
+        print(line)
     return 0
