@@ -134,8 +134,9 @@ def run_cell(spec: dict) -> list[dict]:
     pool, pool_loss = pool_from_arrays(n, d, loss, description=spec["pool"])
     target_pool, target_loss = pool_from_arrays(tn, td, tloss)
     target = PoolTarget(features=target_pool.features, loss=target_loss)
+    window = {"ratio_window": spec["ratio_window"]} if "ratio_window" in spec else {}
     config = PoolLoopConfig(strategy=spec["strategy"], budget_fractions=tuple(spec["fractions"]),
-                            **spec["nuts"])
+                            **spec["nuts"], **window)
     refitters = _WORKER_CACHE.setdefault("refitters", {})
     start, start_cpu = time.perf_counter(), time.process_time()
     with PurchaseLedger(":memory:") as ledger:
@@ -145,13 +146,13 @@ def run_cell(spec: dict) -> list[dict]:
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     keep = ("fraction", "spent_fraction", "n_bought", "r2", "coverage90", "width90", "abs_error",
             "n_target")
-    return [{"pool": spec["pool"], "strategy": spec["strategy"], "seed": spec["seed"],
+    return [{"pool": spec["pool"], "strategy": spec["label"], "seed": spec["seed"],
              **{k: c.get(k) for k in keep}, "cell_seconds": seconds, "cell_cpu_seconds": cpu,
              "pool_rows": len(pool)} for c in result.checkpoints]
 
 
 def _cell_id(spec: dict) -> str:
-    return f"{spec['pool']}|{spec['strategy']}|{spec['seed']}"
+    return f"{spec['pool']}|{spec.get('label', spec['strategy'])}|{spec['seed']}"
 
 
 def _finished(rows_path: Path) -> dict[str, list[dict]]:
@@ -213,7 +214,9 @@ def render(rows: list[dict], header: str) -> str:
         lines += [f"## {group} ({len(pools)} pool(s), {len(seeds)} seed(s))", "",
                   "| strategy | budget | R^2 | 90% coverage | 90% width | runs bought | "
                   "cost spent | s / cell |", "|---|---|---|---|---|---|---|---|"]
-        for strategy in POOL_STRATEGIES:
+        labels = sorted({r["strategy"] for r in part},
+                        key=lambda x: (POOL_STRATEGIES.index(x.split(" ")[0]), x))
+        for strategy in labels:
             cells = [r for r in part if r["strategy"] == strategy]
             for fraction in sorted({r["fraction"] for r in cells}):
                 at = [r for r in cells if r["fraction"] == fraction]
@@ -289,6 +292,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=Path, default=None,
                         help="JSON-lines of finished cells (default <out stem>.rows.jsonl)")
     parser.add_argument("--note", default="", help="a line for the header")
+    parser.add_argument("--no-window", action="store_true",
+                        help="ablation: active strategies consider every row, not only those in "
+                        "the target's tokens-per-parameter range widened 2x (rows labelled "
+                        "'<strategy> (no window)')")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: render every cell of the rows file")
     args = parser.parse_args(argv)
@@ -298,8 +305,10 @@ def main(argv=None) -> int:
         group = item.split(":")[0]
         names += [item] if ":" in item else list(load_pools(group, args.data))
     nuts = TINY_NUTS if args.tiny else FULL_NUTS
+    variant = {"ratio_window": None} if args.no_window else {}
     specs = [{"pool": p, "strategy": s, "seed": seed, "fractions": args.fractions,
-              "nuts": nuts, "data": str(args.data)}
+              "nuts": nuts, "data": str(args.data), **variant,
+              "label": f"{s} (no window)" if args.no_window else s}
              for seed in range(args.seeds) for p in names for s in args.strategies]
     done = _finished(rows_path)
     todo = [] if args.report_only else [s for s in specs if _cell_id(s) not in done]

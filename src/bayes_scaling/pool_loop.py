@@ -18,6 +18,14 @@ Strategies (all see the pool's features and costs, and only the losses they boug
 - ``random`` (uniform over affordable rows), ``cheapest``, ``cost-random`` (probability
   proportional to ``1 / cost``), and ``all-data`` (every row; one checkpoint at 100%).
 
+With target rows, ``active`` and ``active-region`` consider only rows whose tokens per parameter
+lie in the target rows' range widened 2x (``PoolLoopConfig.ratio_window``; a choice of ours, not
+in the published protocol, and it uses the target's features only, never its losses): the
+variance-reduction rule otherwise buys the extreme-ratio rows where the posterior is most
+uncertain, and on real data (Chinchilla's tiny-D runs) those are where the law fits worst, so a
+few of them bend the whole fit (experiments/results/pool_benchmark.md, the "(no window)" rows).
+``v-opt`` keeps the published rule over every row.
+
 Model-based strategies refit with the small in-loop NUTS (``PoolLoopConfig.num_warmup`` etc.,
 default one chain of 100 + 100) before each batch of ``queries_per_fit`` picks, which are chosen
 greedily, each conditioned on the earlier ones. A picked row without a loss (a planned run) is
