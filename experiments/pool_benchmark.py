@@ -242,7 +242,8 @@ def _full_run_estimate(rows: list[dict], seeds: int = 10, workers: int = 2) -> l
     """Wall time of the full run from the measured seconds per cell of each group."""
     per_cell: dict[tuple, float] = {}
     for row in rows:
-        per_cell[(row["pool"], row["strategy"], row["seed"])] = row["cell_seconds"]
+        if row["strategy"] in POOL_STRATEGIES:  # ablation variants are not in the full run
+            per_cell[(row["pool"], row["strategy"], row["seed"])] = row["cell_seconds"]
     total, parts = 0.0, []
     for group, n_pools in FULL_POOLS.items():
         times = [t for (pool, _, _), t in per_cell.items() if pool.split(":")[0] == group]
