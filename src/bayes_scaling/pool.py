@@ -190,7 +190,7 @@ def read_pool(path: str | os.PathLike) -> tuple[Pool, np.ndarray]:
     loss : numpy.ndarray, shape (M,)
         NaN for rows not trained yet.
     """
-    runs = read_runs(path, missing_loss=True, extra_columns=("cost",))
+    runs = read_runs(path, predict=True, extra_columns=("cost",))
     cost = runs.columns.get("cost")
     if cost is not None and not np.all(np.isfinite(cost)):
         bad = int(np.flatnonzero(~np.isfinite(cost))[0])

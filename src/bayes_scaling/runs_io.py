@@ -120,7 +120,7 @@ def read_runs(
     path: str | os.PathLike,
     *,
     source: str | None = None,
-    missing_loss: bool = False,
+    predict: bool = False,
     extra_columns: Sequence[str] = (),
 ) -> RunsData:
     """Read a runs file (CSV or JSON) of API rows or generic rows.
@@ -132,9 +132,11 @@ def read_runs(
     source : str, optional
         Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
         ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
-    missing_loss : bool
-        Accept runs without a loss (a blank cell, or no loss column): their loss is NaN. Pool
-        files use this for planned runs not trained yet.
+    predict : bool
+        Read rows to predict (``bayes-scaling predict``) or a pool (``run --pool``, whose rows
+        without a loss are planned runs): the loss column may be absent or a cell blank (then
+        ``loss`` is NaN) and repeated configurations are all kept, so run ``i`` is the file's
+        ``i``-th row.
     extra_columns : sequence of str
         Optional numeric columns to keep in ``RunsData.columns`` (e.g. a pool's ``cost``);
         blank cells are NaN, a column absent from the file is left out.
@@ -161,19 +163,16 @@ def read_runs(
     numbered = [(first_row + i, row) for i, row in enumerate(rows)]
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
-    if missing_loss and not any(a in columns for a in _ALIASES["loss"]):
-        columns.add("loss")
-        numbered = [(n, {**row, "loss": ""}) for n, row in numbered]
-    if all(col in columns for col in API_COLUMNS):
-        runs = _api_runs(name, numbered, missing_loss)
+    resolved = {key: next((a for a in names if a in columns), None) for key, names in
+                _ALIASES.items()}
+    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
+        runs = _api_runs(name, numbered, predict=predict)
+    elif resolved["n_params"] and (resolved["loss"] or predict) and (
+        resolved["n_tokens"] or resolved["flops"]
+    ):
+        runs = _generic_runs(name, numbered, resolved, predict=predict)
     else:
-        resolved = {key: next((a for a in names if a in columns), None) for key, names in
-                    _ALIASES.items()}
-        if not (resolved["n_params"] and resolved["loss"]
-                and (resolved["n_tokens"] or resolved["flops"])):
-            runs = None
-        else:
-            runs = _generic_runs(name, numbered, resolved, missing_loss)
+        runs = None
     if runs is not None:
         by_row = dict(numbered)
         extras = {
@@ -293,13 +292,16 @@ def _optional_number(name: str, row_number: int, column: str, value: Any) -> flo
     return _number(name, row_number, column, value, integer=False)
 
 
-def _loss_of(name, row_number, column, value, missing_loss: bool) -> float:
-    if missing_loss:
-        return _optional_number(name, row_number, column, value)
-    return _number(name, row_number, column, value, integer=False)
+def _loss_of(name: str, row_number: int, column: str | None, row, predict: bool) -> float:
+    """The loss of a row: NaN without a loss column, or, when predicting, for a blank cell."""
+    if column is None or (predict and column not in row):
+        return math.nan
+    if predict:
+        return _optional_number(name, row_number, column, row[column])
+    return _number(name, row_number, column, row.get(column), integer=False)
 
 
-def _api_runs(name: str, numbered, missing_loss: bool = False) -> RunsData:
+def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     observations: list[Observation] = []
     kept_rows: list[int] = []
     seen: dict[tuple, float] = {}
@@ -307,19 +309,17 @@ def _api_runs(name: str, numbered, missing_loss: bool = False) -> RunsData:
     for row_number, row in numbered:
         values = {
             col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
-            for col in API_COLUMNS if col != "loss"
+            for col in API_COLUMNS if col in row and col != "loss"
         }
-        values["loss"] = _loss_of(name, row_number, "loss", row.get("loss"), missing_loss)
         if values["d_model"] % values["num_heads"]:
             raise DataFormatError(
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
                 f"{values['d_model']}, got {values['num_heads']}"
             )
-        loss = values.pop("loss")
+        loss = _loss_of(name, row_number, "loss", row, predict)
         config = RunConfig(**values)
-        if config.key() in seen:
-            both_missing = math.isnan(seen[config.key()]) and math.isnan(loss)
-            if both_missing or math.isclose(seen[config.key()], loss, rel_tol=1e-12):
+        if config.key() in seen and not predict:
+            if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
                 duplicates += 1
                 continue
             conflicts += 1
@@ -386,7 +386,7 @@ def runs_from_observations(
 
 
 def _generic_runs(
-    name: str, numbered, resolved: Mapping[str, str | None], missing_loss: bool = False
+    name: str, numbered, resolved: Mapping[str, str | None], *, predict: bool = False
 ) -> RunsData:
     n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
     n_params, n_tokens, flops, loss = [], [], [], []
@@ -401,14 +401,15 @@ def _generic_runs(
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_loss_of(name, row_number, l_col, row.get(l_col), missing_loss))
+        loss.append(_loss_of(name, row_number, l_col, row, predict))
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,
         kind="generic",
         description=(
             f"{len(loss)} generic runs from {name}: N from '{n_col}' (the file's own parameter "
-            f"convention), {token_rule}, loss from '{l_col}'"
+            f"convention), {token_rule}, "
+            + (f"loss from '{l_col}'" if l_col else "no loss column")
         ),
         n_params=np.array(n_params),
         n_tokens=np.array(n_tokens),
