@@ -49,6 +49,9 @@ def purchases(out: Path) -> list[tuple]:
     if not path.exists():
         return []
     with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if "purchases" not in tables:  # the file exists, its schema not yet
+            return []
         return conn.execute("SELECT row_key, loss FROM purchases ORDER BY seq").fetchall()
 
 
