@@ -22,9 +22,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from bayes_scaling.cli import checks
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
 
-__all__ = ["DEFAULT_POOL_STRATEGY", "add_pool_arguments", "handle_pool", "is_pool_run"]
+__all__ = [
+    "DEFAULT_POOL_STRATEGY",
+    "POOL_ONLY_STRATEGIES",
+    "add_pool_arguments",
+    "handle_pool",
+    "is_pool_run",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ logger = logging.getLogger(__name__)
 #: of the model-based strategies at 10% of the pool cost with 90% coverage near nominal; the
 #: published ``v-opt`` rule bought the extreme-ratio rows whose losses the law fits worst.
 DEFAULT_POOL_STRATEGY = "active-region"
+#: Strategies only pool mode has (``active`` and ``random`` exist in both modes).
+POOL_ONLY_STRATEGIES = ("active-region", "v-opt", "cheapest", "cost-random", "all-data")
 CONFIG_FILE = "pool_config.json"
 LEDGER_FILE = "purchases.sqlite"
 NEXT_RUNS_FILE = "next_runs.csv"
@@ -51,7 +60,7 @@ def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-fraction", type=float, nargs="+", default=None,
                         metavar="F", help="pool mode: budget checkpoints as fractions of the "
                         "pool's total cost (default 0.01 0.05 0.1)")
-    parser.add_argument("--queries-per-fit", type=int, default=4,
+    parser.add_argument("--queries-per-fit", type=checks.count, default=None,
                         help="pool mode: rows bought per in-loop refit (default 4)")
 
 
@@ -66,6 +75,17 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
     if args.resume:
         out = Path(args.resume)
         settings = json.loads((out / CONFIG_FILE).read_text())
+        given = {"pool": args.pool, "target_rows": args.target_rows, "target": args.target,
+                 "strategy": args.strategy, "seed": args.seed,
+                 "budget_fractions": args.budget_fraction,
+                 "queries_per_fit": args.queries_per_fit}
+        conflicts = [f"--{k.replace('_', '-')} {v} (saved: {settings[k]})"
+                     for k, v in given.items() if v is not None and v != settings[k]
+                     and not (k in ("pool", "target_rows") and Path(v).resolve()
+                              == Path(settings[k] or "").resolve())]
+        if conflicts:
+            raise InvalidConfigError(f"--resume {out}: refusing flags that differ from the run's "
+                                     f"saved settings: {'; '.join(conflicts)}")
         logger.info("resuming pool run %s with its saved settings", out)
         return settings, out
     if args.api_url or args.truth:
@@ -86,19 +106,17 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
     settings = {
         "pool": str(Path(args.pool).resolve()),
         "target_rows": str(Path(args.target_rows).resolve()) if args.target_rows else None,
-        "target": args.target, "strategy": strategy, "seed": args.seed,
+        "target": args.target, "strategy": strategy, "seed": args.seed or 0,
         "budget_fractions": args.budget_fraction or [0.01, 0.05, 0.1],
-        "queries_per_fit": args.queries_per_fit, "planned_queries": args.planned_queries,
+        "queries_per_fit": args.queries_per_fit or 4,
+        "planned_queries": args.planned_queries or 40,
         "num_warmup": args.num_warmup, "num_samples": args.num_samples,
         "num_chains": args.num_chains,
     }
-    if (out / CONFIG_FILE).exists():
-        raise InvalidConfigError(f"--out {out}: expected a new directory, got a pool run there "
-                                 f"(continue it with --resume {out})")
-    from bayes_scaling.report import atomic_write_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_FILE, json.dumps(settings, indent=2) + "\n")
+    checks.output_dir(out)
+    if (out / CONFIG_FILE).exists() or (out / "run_config.json").exists():
+        raise InvalidConfigError(f"--out {out}: already holds a run; continue it with --resume "
+                                 f"{out} or choose another --out")
     return settings, out
 
 
@@ -157,16 +175,32 @@ def _cell(value) -> str:
 
 def handle_pool(args: argparse.Namespace) -> int:
     """Run (or resume) a pool-mode loop and write its outputs."""
-    from bayes_scaling.pool import PoolOracle, PurchaseLedger, read_pool
-    from bayes_scaling.pool_loop import run_pool_loop
-    from bayes_scaling.recommend import recommend
-    from bayes_scaling.report import write_outputs
-    from bayes_scaling.runs_io import write_runs_csv
+    from bayes_scaling.pool import read_pool
+    from bayes_scaling.report import atomic_write_text
+    from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
 
     settings, out = _settings(args)
     config = _loop_config(settings)
     target = _target(settings)
     pool, loss = read_pool(settings["pool"])
+    # Everything is checked: from here on files are written (one process per run directory).
+    out.mkdir(parents=True, exist_ok=True)
+    with ExclusiveLock(out / RUN_LOCK_NAME, what=f"run directory {out}"):
+        remove_temporary_files(out)
+        if not args.resume:
+            if (out / CONFIG_FILE).exists():  # another process started here meanwhile
+                raise InvalidConfigError(f"--out {out}: already holds a run; use --resume")
+            atomic_write_text(out / CONFIG_FILE, json.dumps(settings, indent=2) + "\n")
+        return _run_pool(args, settings, out, config, target, pool, loss)
+
+
+def _run_pool(args, settings, out, config, target, pool, loss) -> int:
+    from bayes_scaling.pool import PoolOracle, PurchaseLedger
+    from bayes_scaling.pool_loop import run_pool_loop
+    from bayes_scaling.recommend import recommend
+    from bayes_scaling.report import write_outputs
+    from bayes_scaling.runs_io import write_runs_csv
+
     print(f"pool: {len(pool)} runs ({int(np.isfinite(loss).sum())} with a loss), total cost "
           f"{pool.total_cost:.4g} ({pool.cost_source}); strategy {config.strategy}")
     key_loop, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(int(settings["seed"])), 3)
