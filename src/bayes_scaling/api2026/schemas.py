@@ -48,6 +48,7 @@ __all__ = [
     "TrainingConfig",
     "UnexpectedReason",
     "WarmupCosineDecay",
+    "architecture_error",
     "config_unique_id",
     "cross_field_error",
 ]
@@ -145,23 +146,8 @@ _POSITIVE_ARCH_FIELDS = (
 )
 
 
-def cross_field_error(config: TrainingConfig) -> str | None:
-    """The server's first failing cross-field check of ``config`` (its exact message), or None.
-
-    The 17 checks of spec §1.4 in order. Comparisons are written as the server writes them
-    (``x <= 0`` rejects, ``not lo <= x < hi`` rejects), so NaN passes exactly where it passes
-    on the server.
-    """
-    arch = config.architecture_config
-    opt = config.optimizer_config
-    sched = opt.lr_scheduler
-    tokens_per_step = SEQ_LEN * config.train_batch_size
-    if config.total_train_tokens % tokens_per_step != 0:
-        return "total_train_tokens must be divisible by seq_len * train_batch_size"
-    if (config.total_train_tokens // tokens_per_step) % config.n_evals != 0:
-        return "total optimizer steps must be divisible by n_evals"
-    if N_VAL_TOKENS % (SEQ_LEN * config.val_batch_size) != 0:
-        return "n_val_tokens must be divisible by seq_len * val_batch_size"
+def architecture_error(arch: BasicTransformerConfig) -> str | None:
+    """The first failing architecture check (spec §1.4 checks 4-11, exact message), or None."""
     for name in _POSITIVE_ARCH_FIELDS:
         if getattr(arch, name) <= 0:
             return f"{name} must be positive"
@@ -179,6 +165,28 @@ def cross_field_error(config: TrainingConfig) -> str | None:
         return "rms_norm_eps must be positive"
     if arch.rope_theta <= 0:
         return "rope_theta must be positive"
+    return None
+
+
+def cross_field_error(config: TrainingConfig) -> str | None:
+    """The server's first failing cross-field check of ``config`` (its exact message), or None.
+
+    The 17 checks of spec §1.4 in order. Comparisons are written as the server writes them
+    (``x <= 0`` rejects, ``not lo <= x < hi`` rejects), so NaN passes exactly where it passes
+    on the server.
+    """
+    opt = config.optimizer_config
+    sched = opt.lr_scheduler
+    tokens_per_step = SEQ_LEN * config.train_batch_size
+    if config.total_train_tokens % tokens_per_step != 0:
+        return "total_train_tokens must be divisible by seq_len * train_batch_size"
+    if (config.total_train_tokens // tokens_per_step) % config.n_evals != 0:
+        return "total optimizer steps must be divisible by n_evals"
+    if N_VAL_TOKENS % (SEQ_LEN * config.val_batch_size) != 0:
+        return "n_val_tokens must be divisible by seq_len * val_batch_size"
+    message = architecture_error(config.architecture_config)
+    if message is not None:
+        return message
     if not 0 <= sched.warmup_frac < 1:
         return "warmup_frac must be in [0, 1)"
     if not 0 <= sched.final_lr_frac <= 1:
