@@ -60,6 +60,15 @@ def register(subparsers) -> None:
                         help="stop once the N_opt 90%% interval's ln-width is below this "
                         "(default 0: spend the budget)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--api", choices=("2025", "2026"), default=None,
+                        help="which training API --api-url speaks (default: probe it); 2026: "
+                        "--budget is in B200-seconds")
+    parser.add_argument("--target-hours", type=float, default=48.0,
+                        help="--api 2026: B200-hours of the run to plan (default 48)")
+    parser.add_argument("--max-in-flight", type=int, default=4,
+                        help="--api 2026: most runs queued or running at once (default 4)")
+    parser.add_argument("--final-submit", action="store_true",
+                        help="--api 2026: POST the recommended config to /final_submission")
     # Hidden: NUTS sizes for fast tests (both the loop's fits and the final fit).
     for name in ("--num-warmup", "--num-samples", "--num-chains"):
         parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)
@@ -142,9 +151,12 @@ def _plot_progress(history: list[dict], path: Path) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.api.oracle import open_oracle
+    from bayes_scaling.cli.run2026 import api_of, handle_2026
     from bayes_scaling.loop import run_loop
     from bayes_scaling.report import write_outputs
 
+    if api_of(args) == "2026":
+        return handle_2026(args)
     settings, out = _settings(args)
     config = _loop_config(settings)
     backend, truth = _backend(settings)
