@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from bayes_scaling.cli import serve2026_cmd
 from bayes_scaling.errors import BayesScalingError
 
 __all__ = ["DEFAULT_DEMO_KEY", "KEY_ENV", "load_keys", "register"]
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
             "budget (400, nothing charged). Uvicorn's access log is off: query strings carry keys."
         ),
     )
+    parser.add_argument(
+        "--api", choices=("2025", "2026"), default="2025", help="which API to serve (default 2025)"
+    )
     parser.add_argument("--truth", type=Path, default=None, help="truth JSON (default: preset)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -54,6 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--budget", type=float, default=2e18, help="FLOP budget per key (default: 2e18)"
     )
+    serve2026_cmd.add_arguments(parser)
     parser.set_defaults(handler=_handle)
 
 
@@ -100,6 +105,8 @@ def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.simulator.store import RunStore
     from bayes_scaling.simulator.truth import load_truth
 
+    if args.api == "2026":
+        return serve2026_cmd.handle(args)
     if not args.budget > 0:
         raise BayesScalingError(f"--budget must be positive, got {args.budget}")
     if not 0 <= args.port <= 65535:
