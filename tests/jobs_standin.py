@@ -3,15 +3,15 @@
 Enough of the contract for the client side: header auth (401), FastAPI's 422 on the real
 schemas, 400 with the budget object, 409 on an equal configuration key, 404 across keys, the
 budget's reservation and refund, and a lifecycle on an accelerated clock (a run of ``t`` seconds
-ends ``t / time_scale`` wall seconds after submission; a run whose runtime exceeds its reservation
-fails with a timeout and the partial curve). Losses: a Chinchilla law with a learning-rate bowl.
+ends ``t / time_scale`` wall seconds after submission, no setup delay; a run whose runtime
+exceeds its reservation fails with a timeout and the partial curve). Curves and runtimes come
+from the package's 2026 truth (``simulator.truth2026``, default constants); OOM is not emulated.
 Optionally fails the next ``fail_next`` POSTs with 503 after creating the experiment (to test
 retries that end in 409).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any
@@ -20,28 +20,17 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from bayes_scaling.api2026.schemas import FinalSubmissionRequest, TrainingConfig
-from bayes_scaling.params import non_embedding_params
-from bayes_scaling.runtime_model import run_flops
+from bayes_scaling.simulator.truth2026 import Truth2026, simulate_run
+
+TRUTH = Truth2026()
 
 
 def true_seconds(cfg: TrainingConfig) -> float:
-    arch = cfg.architecture_config
-    n_mm = arch.num_hidden_layers * (4 * arch.hidden_size**2 + 3 * arch.hidden_size
-                                     * arch.intermediate_size) + arch.hidden_size * 32000
-    thr = min(2.6e14 * (n_mm / 3.7e7) ** 0.4, 1.0e15)
-    return run_flops(cfg) / thr + 0.02 * cfg.n_evals
+    return simulate_run(TRUTH, cfg).train_seconds
 
 
 def true_curve(cfg: TrainingConfig) -> list[float]:
-    arch = cfg.architecture_config
-    n = float(non_embedding_params(arch.hidden_size, arch.num_hidden_layers))
-    lr = cfg.optimizer_config.lr_scheduler.peak_value
-    out = []
-    for i in range(cfg.n_evals):
-        tokens = (i + 1) * cfg.total_train_tokens / cfg.n_evals
-        loss = 1.8 + 400.0 / n**0.34 + 600.0 / tokens**0.36 + 0.05 * math.log(lr / 2e-3) ** 2
-        out.append(float(min(loss, 10.4)))
-    return out
+    return list(simulate_run(TRUTH, cfg).val_losses)
 
 
 class StandIn:

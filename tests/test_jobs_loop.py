@@ -50,7 +50,7 @@ def server():
 
 def test_spends_the_budget_with_runs_in_flight_and_no_timeouts(server, tmp_path):
     standin, url = server
-    budget = 20000.0
+    budget = 12000.0
     result = run(url, tmp_path / "ledger.sqlite", budget)
     assert result.stop_reason == "budget spent"
     assert standin.budget_of(KEY)["used_seconds"] <= budget

@@ -24,16 +24,17 @@ def draw(seed, n):
 
 
 def test_learns_the_throughput_and_reserves_enough_but_not_much_more():
-    train, held_out = draw(0, 40), draw(1, 300)
-    rng = np.random.default_rng(2)
-    seconds = [true_seconds(c) * np.exp(0.03 * rng.standard_normal()) for c in train]
+    train, held_out = draw(0, 40)[:20], draw(1, 300)
+    seconds = [true_seconds(c) for c in train]
     model = RuntimeModel().fit(train, seconds)
     truth = np.array([true_seconds(c) for c in held_out])
     predicted = model.seconds(held_out)
-    assert np.median(np.abs(np.log(predicted / truth))) < 0.1
+    assert np.median(np.abs(np.log(predicted / truth))) < 0.05
     reserve = model.reservation(held_out)
-    assert np.mean(reserve >= truth) >= 0.99
-    assert np.median(reserve / truth) < 1.6
+    assert np.all(reserve >= truth)
+    assert np.median(reserve / truth) < 1.5
+    few = RuntimeModel().fit(train[:4], seconds[:4])  # too few: the prior's margins
+    assert np.all(few.reservation(held_out) >= truth)
     prior_reserve = RuntimeModel().reservation(held_out)
     assert np.median(prior_reserve / truth) > np.median(reserve / truth)
 

@@ -184,7 +184,7 @@ class JobsLoopResult:
     extra: dict = field(default_factory=dict)
 
 
-def _reference(runtime: RuntimeModel) -> TrainingConfig:
+def _reference() -> TrainingConfig:
     return training_config(**_REFERENCE, tokens=1.0, max_runtime_seconds=1.0)
 
 
@@ -193,7 +193,7 @@ def target_law_flops(runtime: RuntimeModel, hours: float) -> float:
 
     ``T`` is what it trains in ``hours`` at ``runtime``'s median throughput.
     """
-    ref = _reference(runtime)
+    ref = _reference()
     tokens = runtime.tokens_for_seconds(ref, hours * 3600.0)
     arch = ref.architecture_config
     return 6.0 * float(non_embedding_params(arch.hidden_size, arch.num_hidden_layers)) * tokens
@@ -249,9 +249,16 @@ class _Loop:
         loss = np.array([o.final_loss for o in done], np.float64)
         start = time.perf_counter()
         fit = self.backend.final_fit if final and self.backend.final_fit else self.backend.fit
+        # In-loop fits are deliberately small (they only rank candidates): their sampler
+        # diagnostics are noise, so only the final fit's warnings are shown.
+        sampler_log = logging.getLogger("bayes_scaling.inference")
+        level = sampler_log.level
+        if not final:
+            sampler_log.setLevel(logging.ERROR)
         try:
             return fit(rng_key, features, loss)
         finally:
+            sampler_log.setLevel(level)
             self.timings["fit"] += time.perf_counter() - start
 
     def fits(self, cfg: TrainingConfig) -> bool:

@@ -22,7 +22,23 @@ tokens, 16 evaluations in 10.18 s: about 2.5e14 FLOP/s counted this way):
 ``a ~ N(ln 2.5e14, 0.6)``, ``b ~ N(0.35, 0.2)``, ``c ~ N(0, 0.15)``, ``e ~ N(0, 0.15)``; the noise
 scale ``s`` is the prior's 0.2 pooled with the residuals (3 pseudo-observations). Completed runs
 enter with their ``used_runtime_seconds``; failed runs do not (a timeout's time is only a lower
-bound).
+bound). With fewer than ``min_runs_structural`` completed runs the prior is used as it is (a few
+runs shrink the regression's sd faster than its misfit shrinks); the regression is the fallback
+should the cost-component model below fail to fit.
+
+Once ``min_runs_structural`` runs have completed, a cost-component model replaces the
+regression (a log-linear throughput cannot follow both the compute-bound and the
+overhead-bound regimes)::
+
+    seconds = k1 C_train / u(d, 512 B) + k2 S + k3 S L + k4 C_val / u(d, 512 B_val)
+              + k5 n_evals V + k6 n_evals
+
+with ``C`` the FLOPs (/1e15), ``S`` the optimizer steps, ``V`` the validation batches per
+evaluation and a utilisation that saturates in width and in tokens per matrix product,
+``u = d^2 / (d^2 + d0^2) * t / (t + t0)`` (small models use a GPU poorly). The ``k`` are
+non-negative least squares on relative errors, ``d0`` and ``t0`` the best of a log grid; the
+log-residual sd (pooled with the prior's 0.1, inflated by ``1 + 6/n`` for the fitted
+coefficients) is the predictive sd.
 
 Reservation. ``max_runtime_seconds = median * exp(z * sd) + slack``, with ``sd`` the predictive
 sd of the log time (parameter uncertainty and noise) and ``z = 3`` by default: about a 0.1%
@@ -37,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 
 from bayes_scaling.api2026.schemas import MAX_RUNTIME_SECONDS, N_VAL_TOKENS, TrainingConfig
 from bayes_scaling.params2026 import (
@@ -72,6 +89,32 @@ def _matmul(config: TrainingConfig) -> float:
                                     arch.intermediate_size, vocab_size=arch.vocab_size))
 
 
+_D0_GRID = np.geomspace(64.0, 2048.0, 11)
+_T0_GRID = np.geomspace(256.0, 65536.0, 11)
+
+
+def _components(configs: Sequence[TrainingConfig], d0: float, t0: float) -> np.ndarray:
+    """The six cost components of each configuration (see the module docstring), ``(M, 6)``."""
+    rows = []
+    for c in configs:
+        arch = c.architecture_config
+        d = float(arch.hidden_size)
+        train, val = _per_token(c)
+        width = d * d / (d * d + d0 * d0)
+        t_train, t_val = 512.0 * c.train_batch_size, 512.0 * c.val_batch_size
+        steps = c.total_train_tokens / t_train
+        val_batches = N_VAL_TOKENS / t_val
+        rows.append((
+            c.total_train_tokens * train / 1e15 / (width * t_train / (t_train + t0)),
+            steps,
+            steps * arch.num_hidden_layers,
+            c.n_evals * N_VAL_TOKENS * val / 1e15 / (width * t_val / (t_val + t0)),
+            c.n_evals * val_batches,
+            float(c.n_evals),
+        ))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 6)
+
+
 def _features(configs: Sequence[TrainingConfig]) -> np.ndarray:
     rows = [
         (1.0, math.log(_matmul(c) / _N_REF), math.log(c.train_batch_size / _B_REF),
@@ -90,6 +133,8 @@ class RuntimePrior:
     noise_sd: float = 0.2
     noise_pseudo_obs: float = 3.0
     max_flops_per_second: float = 1.1e15
+    min_runs_structural: int = 6
+    structural_noise_sd: float = 0.1
 
 
 class RuntimeModel:
@@ -106,6 +151,7 @@ class RuntimeModel:
         self._cov = np.diag(np.array(self.prior.sd, np.float64) ** 2)
         self._noise = float(self.prior.noise_sd)
         self.n_runs = 0
+        self._structural: tuple[float, float, np.ndarray, float] | None = None
 
     def fit(self, configs: Sequence[TrainingConfig], seconds: Sequence[float]) -> RuntimeModel:
         """Condition on completed runs (``used_runtime_seconds``); returns ``self``.
@@ -116,6 +162,12 @@ class RuntimeModel:
         self.n_runs = len(keep)
         prior_mean = np.array(self.prior.mean, np.float64)
         prior_prec = np.diag(1.0 / np.array(self.prior.sd, np.float64) ** 2)
+        self._structural = None
+        if len(keep) < self.prior.min_runs_structural:
+            # A few runs shrink the regression's sd faster than its misfit across regimes
+            # (overhead- vs compute-bound) shrinks: keep the prior's wide margins until the
+            # cost-component model can be fitted.
+            keep = []
         if not keep:
             self._mean, self._cov = prior_mean, np.linalg.inv(prior_prec)
             self._noise = float(self.prior.noise_sd)
@@ -131,11 +183,36 @@ class RuntimeModel:
             nu0 = self.prior.noise_pseudo_obs
             noise = math.sqrt((nu0 * self.prior.noise_sd**2 + ssr) / (nu0 + len(y)))
         self._mean, self._cov, self._noise = mean, cov, noise
+        self._structural = self._fit_structural([c for c, _ in keep],
+                                                np.array([s for _, s in keep]))
         return self
+
+    def _fit_structural(self, configs, seconds: np.ndarray):
+        best = None
+        for d0 in _D0_GRID:
+            for t0 in _T0_GRID:
+                x = _components(configs, d0, t0) / seconds[:, None]
+                coef, _ = nnls(x, np.ones(len(seconds)))
+                pred = _components(configs, d0, t0) @ coef
+                if np.any(pred <= 0):
+                    continue
+                ssr = float(np.sum(np.log(pred / seconds) ** 2))
+                if best is None or ssr < best[0]:
+                    best = (ssr, d0, t0, coef)
+        if best is None:
+            return None
+        ssr, d0, t0, coef = best
+        n, nu0 = len(seconds), self.prior.noise_pseudo_obs
+        noise = math.sqrt((nu0 * self.prior.structural_noise_sd**2 + ssr) / (nu0 + n))
+        return float(d0), float(t0), coef, noise * math.sqrt(1.0 + 6.0 / n)
 
     def log_seconds(self, configs: Sequence[TrainingConfig]) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and sd of ``ln seconds`` of each configuration, shapes ``(M,)``."""
         configs = list(configs)
+        if self._structural is not None:
+            d0, t0, coef, sd = self._structural
+            pred = np.maximum(_components(configs, d0, t0) @ coef, 1e-3)
+            return np.log(pred), np.full(len(configs), sd)
         x = _features(configs)
         log_thr = np.minimum(x @ self._mean, math.log(self.prior.max_flops_per_second))
         flops = np.array([run_flops(c) for c in configs], np.float64)
@@ -154,31 +231,34 @@ class RuntimeModel:
         mean, sd = self.log_seconds(configs)
         return np.clip(np.exp(mean + z * sd) + slack, 1.0, MAX_RUNTIME_SECONDS)
 
-    def flops_per_second(self, config: TrainingConfig) -> float:
-        """Median throughput of ``config`` (FLOP/s), the cap included."""
-        x = _features([config])[0]
-        return float(min(math.exp(float(x @ self._mean)), self.prior.max_flops_per_second))
-
     def tokens_for_seconds(self, config: TrainingConfig, seconds: float) -> float:
-        """Training tokens that take ``seconds`` at the median throughput (evaluation included).
+        """Training tokens that take ``seconds`` at the median prediction (evaluation included).
 
-        Solves ``ln s = ln F - ln thr(F)`` for the run's FLOPs ``F`` (the chunk term makes the
-        throughput depend on ``F``), then subtracts the evaluation's FLOPs.
+        Bisection on ``ln T`` (the predicted time rises with the tokens); 0 if even the
+        evaluation alone takes longer.
         """
-        train, val = _per_token(config)
-        x = _features([config])[0]
-        a, b, c, e = (float(v) for v in self._mean)
-        fixed = a + b * x[1] + c * x[2] - e * math.log(config.n_evals * 1e14)
-        log_f = (math.log(seconds) + fixed) / (1.0 - e) if e < 0.9 else math.log(seconds) + fixed
-        flops = math.exp(log_f)
-        flops = min(flops, seconds * self.prior.max_flops_per_second)
-        budget = flops - config.n_evals * N_VAL_TOKENS * val
-        return max(budget / train, 0.0)
+        def predicted(log_tokens: float) -> float:
+            cfg = config.model_copy(update={"total_train_tokens": int(math.exp(log_tokens))})
+            return float(self.seconds([cfg])[0])
+
+        low, high = math.log(1e3), math.log(5e11)
+        if predicted(low) >= seconds:
+            return 0.0
+        for _ in range(60):
+            mid = 0.5 * (low + high)
+            low, high = (mid, high) if predicted(mid) < seconds else (low, mid)
+        return math.exp(low)
 
     def summary(self) -> dict:
         """Coefficients, their sds and the noise scale (for the report)."""
+        structural = None
+        if self._structural is not None:
+            d0, t0, coef, sd = self._structural
+            structural = {"d0": d0, "t0": t0, "coefficients": [float(v) for v in coef],
+                          "log_sd": sd}
         return {
             "n_runs": self.n_runs,
+            "structural": structural,
             "coefficients": [float(v) for v in self._mean],
             "coefficient_sd": [float(v) for v in np.sqrt(np.diag(self._cov))],
             "noise_sd": float(self._noise),
