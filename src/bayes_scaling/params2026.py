@@ -24,10 +24,9 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-import numpy as np
-
 from bayes_scaling.api2026.schemas import SEQ_LEN, BasicTransformerConfig, architecture_error
 from bayes_scaling.errors import InvalidConfigError
+from bayes_scaling.params import _as_numeric as _num
 
 __all__ = [
     "DEFAULT_RMS_NORM_EPS",
@@ -161,14 +160,6 @@ def measured_flops_per_token_2026(
     from bayes_scaling.reference_model_2026 import measure_flops_per_token
 
     return measure_flops_per_token(arch, seq_len, training=training)
-
-
-def _num(value):
-    if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
-    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
-        value = value.astype(np.int64)
-    return value
 
 
 def non_embedding_params_2026(

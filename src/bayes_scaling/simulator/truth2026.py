@@ -33,7 +33,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from bayes_scaling.params2026 import (
     non_embedding_params_2026,
     train_flops_per_token_2026,
 )
+from bayes_scaling.simulator.truth import Truth
 
 __all__ = [
     "DEFAULT_TRUTH_FILE",
@@ -134,33 +135,15 @@ class Truth2026:
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "truth") -> Truth2026:
         """Build a truth from a mapping; every key is optional, unknown keys are an error.
 
+        The checks are the 2025 truth's (:meth:`bayes_scaling.simulator.truth.Truth.from_mapping`,
+        which works on any dataclass of numbers with an integer ``seed``).
+
         Raises
         ------
         InvalidTruthError
             Naming the source and the offending key or value.
         """
-        if not isinstance(values, Mapping):
-            raise InvalidTruthError(
-                f"{source}: expected a JSON object, got {type(values).__name__}"
-            )
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise InvalidTruthError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}"
-            )
-        checked: dict[str, Any] = {}
-        for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidTruthError(f"{source}: {name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise InvalidTruthError(f"{source}: {name} must be finite, got {value!r}")
-            if name == "seed":
-                if value != int(value):
-                    raise InvalidTruthError(f"{source}: seed must be an integer, got {value!r}")
-                value = int(value)
-            checked[name] = value
-        return cls(**checked)
+        return Truth.from_mapping.__func__(cls, values, source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The truth as a JSON-ready mapping (every key)."""

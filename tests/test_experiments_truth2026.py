@@ -1,0 +1,18 @@
+"""Smoke test of experiments/truth2026_anchors.py with its tiny grid (numbers not checked)."""
+
+import importlib.util
+from pathlib import Path
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_truth2026_anchors_smoke(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "truth2026_anchors", EXPERIMENTS / "truth2026_anchors.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "anchors.md"
+    table = module.main(["--coarse", "--hours", "1", "--out", str(out)])
+    assert "notebook run: final val loss" in table and "compute-optimal 1-h run" in table
+    assert out.read_text() == table
