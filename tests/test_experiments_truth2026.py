@@ -1,4 +1,4 @@
-"""Smoke test of experiments/truth2026_anchors.py with its tiny grid (numbers not checked)."""
+"""Smoke tests of the 2026 truth's experiment scripts with tiny settings (numbers not checked)."""
 
 import importlib.util
 from pathlib import Path
@@ -16,3 +16,15 @@ def test_truth2026_anchors_smoke(tmp_path):
     table = module.main(["--coarse", "--hours", "1", "--out", str(out)])
     assert "notebook run: final val loss" in table and "compute-optimal 1-h run" in table
     assert out.read_text() == table
+
+
+def test_fit_truth2026_smoke(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "fit_truth2026", EXPERIMENTS / "fit_truth2026.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "fit.json"
+    record = module.main(["--coarse", "--max-nfev", "1", "--out", str(out)])
+    assert set(record["fitted"]) == set(module.NAMES) and len(record["residuals"]) == 6
+    assert out.exists()
