@@ -15,7 +15,6 @@ from bayes_scaling.errors import InvalidTruthError
 from bayes_scaling.simulator.server2026 import plan_finish
 from bayes_scaling.simulator.truth2026 import (
     DEFAULT_TRUTH_FILE,
-    RunOutcome,
     Truth2026,
     _shape_factor,
     chunk_seconds,
@@ -193,26 +192,6 @@ def test_bfloat16_rounding_only_for_bf16_runs():
     assert sum(float(v * 512).is_integer() for v in f32) < 4
 
 
-def _outcome(ends, losses):
-    return RunOutcome(val_losses=tuple(losses), chunk_end_seconds=tuple(ends),
-                      train_seconds=ends[-1], setup_seconds=0.0, oom=False, failure=None)
-
-
-def test_timeout_rule_checks_before_each_chunk_after_the_last_and_the_watchdog():
-    ends = [10.0, 20.0, 30.0, 40.0]
-    losses = [4.0, 3.0, 2.5, 2.2]
-    plan = plan_finish(_outcome(ends, losses), 45.0)
-    assert (plan.status, plan.used_runtime_seconds, plan.val_losses) == ("completed", 40.0,
-                                                                          tuple(losses))
-    plan = plan_finish(_outcome(ends, losses), 15.0)  # chunk 2 starts at 20 > 15
-    assert plan.status == "failed" and plan.at == 20.0
-    assert plan.reason == {"reason": "timeout", "partial_val_losses": [4.0, 3.0]}
-    plan = plan_finish(_outcome(ends, losses), 39.0)  # all chunks ran, over at the last check
-    assert plan.reason["partial_val_losses"] == losses and plan.used_runtime_seconds == 40.0
-    plan = plan_finish(_outcome([100.0], [3.0]), 20.0)  # one long chunk: watchdog at 31
-    assert plan.at == pytest.approx(1.05 * 20 + 10) and plan.val_losses == ()
-
-
 def test_truth_files(tmp_path):
     assert load_truth_2026(DEFAULT_TRUTH_FILE) == Truth2026() == load_truth_2026(None)
     path = tmp_path / "t.json"
@@ -225,3 +204,4 @@ def test_truth_files(tmp_path):
     path.write_text(json.dumps({"E": 2.0, "seed": 3}))
     assert load_truth_2026(path).E == 2.0 and load_truth_2026(path).seed == 3
     assert math.isclose(Truth2026.from_mapping({}).K, Truth2026().K)
+

@@ -46,7 +46,14 @@ from bayes_scaling.api2026.schemas import (
 from bayes_scaling.simulator.store2026 import ExperimentRow, Store2026, iso
 from bayes_scaling.simulator.truth2026 import RunOutcome, Truth2026, simulate_run
 
-__all__ = ["Dispatcher", "FinishPlan", "create_app_2026", "plan_finish"]
+__all__ = [
+    "Dispatcher",
+    "FinishPlan",
+    "create_app_2026",
+    "experiment_response",
+    "fair_share_order",
+    "plan_finish",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,23 @@ def _timeout(elapsed: float, losses: tuple[float, ...]) -> FinishPlan:
         val_losses=losses,
         reason={"reason": "timeout", "partial_val_losses": list(losses)},
     )
+
+
+def fair_share_order(
+    running_per_key: dict[str, int], queued: list[tuple[str, float, int]]
+) -> list[int]:
+    """Queued experiment ids in the course dispatcher's order (spec §2.2).
+
+    Each queued experiment ``(key, queued_at, id)`` gets the rank
+    ``running(key) + position in the key's queue (1-based, by queued_at then id) - 1``; the
+    order is by ``(rank, queued_at, id)``.
+    """
+    position: dict[str, int] = {}
+    ranked = []
+    for key, queued_at, exp_id in sorted(queued, key=lambda q: (q[1], q[2])):
+        position[key] = position.get(key, 0) + 1
+        ranked.append((running_per_key.get(key, 0) + position[key] - 1, queued_at, exp_id))
+    return [exp_id for _, _, exp_id in sorted(ranked)]
 
 
 class Dispatcher:
@@ -170,31 +194,25 @@ class Dispatcher:
         """One pass: advance running experiments, then fill free slots from the queue."""
         now = self.store.clock.now()
         active = self.store.active()
-        running = [r for r in active if r.status == "running"]
-        still_running = 0
-        for row in running:
-            still_running += self._advance(row, now)
-        queued = [r for r in active if r.status == "queued"]
-        free = self.max_concurrent - still_running
+        running_per_key: dict[str, int] = {}
+        for row in active:
+            if row.status == "running" and self._advance(row, now):
+                running_per_key[row.key_digest] = running_per_key.get(row.key_digest, 0) + 1
+        queued = {row.id: row for row in active if row.status == "queued"}
+        free = self.max_concurrent - sum(running_per_key.values())
         if free <= 0 or not queued:
             return
-        running_per_key: dict[str, int] = {}
-        for row in running:
-            running_per_key[row.key_digest] = running_per_key.get(row.key_digest, 0) + 1
-        position: dict[str, int] = {}
-        ranked = []
-        for row in queued:  # already in (queued_at, id) order
-            position[row.key_digest] = position.get(row.key_digest, 0) + 1
-            rank = running_per_key.get(row.key_digest, 0) + position[row.key_digest] - 1
-            ranked.append((rank, row.queued_at, row.id, row))
-        ranked.sort(key=lambda item: item[:3])
-        for _, queued_at, _, row in ranked[:free]:
-            if now >= queued_at + self.dispatch_latency_seconds:
+        order = fair_share_order(
+            running_per_key, [(row.key_digest, row.queued_at, row.id) for row in queued.values()]
+        )
+        for exp_id in order[:free]:
+            row = queued[exp_id]
+            if now >= row.queued_at + self.dispatch_latency_seconds:
                 run_id = "fc-" + uuid.uuid4().hex[:26].upper()
                 self.store.mark_running(row.id, run_id, now)
 
-    def _advance(self, row: ExperimentRow, now: float) -> int:
-        """Reveal finished chunks or finish the run; 1 if it is still running, else 0."""
+    def _advance(self, row: ExperimentRow, now: float) -> bool:
+        """Reveal finished chunks or finish the run; True if it is still running."""
         outcome, plan = self._plan(row)
         train_start = (row.dispatched_at or now) + outcome.setup_seconds
         elapsed = now - train_start
@@ -208,12 +226,12 @@ class Dispatcher:
                 reason=plan.reason,
             )
             self._plans.pop(row.id, None)
-            return 0
+            return False
         known = sum(1 for end in outcome.chunk_end_seconds if end <= elapsed)
         known = min(known, len(plan.val_losses))
         if known != len(row.val_losses):
             self.store.set_val_losses(row.id, list(outcome.val_losses[:known]))
-        return 1
+        return True
 
 
 def experiment_response(row: ExperimentRow) -> ExperimentResponse:
