@@ -48,8 +48,7 @@ class StandIn:
     def _status(self, row) -> dict[str, Any]:
         cfg: TrainingConfig = row["config"]
         elapsed = (time.monotonic() - row["t0"]) * self.time_scale
-        need = true_seconds(cfg)
-        curve = true_curve(cfg)
+        need, curve = row["seconds"], row["curve"]
         base = {"queued_at": row["queued_at"], "dispatched_at": row["queued_at"],
                 "run_id": f"fc-{row['id']}"}
         limit = cfg.max_runtime_seconds
@@ -114,7 +113,8 @@ class StandIn:
                 if any(r["key"] == key and r["uid"] == uid for r in me.rows):
                     raise HTTPException(409, "experiment already exists for this training config")
                 row = {"id": len(me.rows) + 1, "key": key, "uid": uid, "config": config,
-                       "t0": time.monotonic(), "queued_at": "2026-12-01T00:00:00.000001Z"}
+                       "t0": time.monotonic(), "queued_at": "2026-12-01T00:00:00.000001Z",
+                       "seconds": true_seconds(config), "curve": true_curve(config)}
                 me.rows.append(row)
                 if me.fail_next:
                     me.fail_next -= 1

@@ -34,7 +34,7 @@ def run(url, path, budget, **settings):
     oracle = JobsOracle(JobsApiClient(url, KEY, backoff=0.01), Ledger(path), budget)
     oracle.sync()
     oracle.refresh_budget()
-    config = JobsLoopConfig(poll_min=0.02, poll_max=0.2, num_candidates=600, **settings)
+    config = JobsLoopConfig(poll_min=0.02, poll_max=0.2, num_candidates=300, **settings)
     try:
         return run_jobs_loop(jax.random.PRNGKey(0), oracle, config, backend=fake_backend())
     finally:
@@ -43,14 +43,15 @@ def run(url, path, budget, **settings):
 
 @pytest.fixture()
 def server():
-    standin = StandIn(keys=(KEY,), budget=43200.0, time_scale=3000.0)
+    # slow enough that runs outlast an acquisition step on a loaded machine
+    standin = StandIn(keys=(KEY,), budget=43200.0, time_scale=300.0)
     with serve_in_thread(standin.app) as url:
         yield standin, url
 
 
 def test_spends_the_budget_with_runs_in_flight_and_no_timeouts(server, tmp_path):
     standin, url = server
-    budget = 12000.0
+    budget = 6000.0
     result = run(url, tmp_path / "ledger.sqlite", budget)
     assert result.stop_reason == "budget spent"
     assert standin.budget_of(KEY)["used_seconds"] <= budget
@@ -75,9 +76,9 @@ def test_spends_the_budget_with_runs_in_flight_and_no_timeouts(server, tmp_path)
 def test_resume_after_the_end_submits_nothing(server, tmp_path):
     standin, url = server
     path = tmp_path / "ledger.sqlite"
-    first = run(url, path, 4000.0, num_initial=4, min_completed_to_fit=3)
+    first = run(url, path, 2000.0, num_initial=4, min_completed_to_fit=3)
     submits = standin.submits
-    again = run(url, path, 4000.0, num_initial=4, min_completed_to_fit=3)
+    again = run(url, path, 2000.0, num_initial=4, min_completed_to_fit=3)
     assert standin.submits == submits
     assert [o.key for o in again.outcomes] == [o.key for o in first.outcomes]
 

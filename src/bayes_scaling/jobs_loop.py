@@ -350,7 +350,8 @@ def run_jobs_loop(
             logger.info("run %s %s: final loss %s, %s s", outcome.key, outcome.state,
                         outcome.final_loss, outcome.runtime_seconds)
         done = loop.completed()
-        loop.runtime.fit([o.config for o in done], [o.runtime_seconds for o in done])
+        if len(done) != loop.runtime.n_fitted:
+            loop.runtime.fit([o.config for o in done], [o.runtime_seconds for o in done])
         flying = oracle.in_flight()
         loop.peak = max(loop.peak, len(flying))
         n_submitted = len(flying) + len(oracle.outcomes())

@@ -151,6 +151,7 @@ class RuntimeModel:
         self._cov = np.diag(np.array(self.prior.sd, np.float64) ** 2)
         self._noise = float(self.prior.noise_sd)
         self.n_runs = 0
+        self.n_fitted = 0
         self._structural: tuple[float, float, np.ndarray, float] | None = None
 
     def fit(self, configs: Sequence[TrainingConfig], seconds: Sequence[float]) -> RuntimeModel:
@@ -158,6 +159,7 @@ class RuntimeModel:
 
         Runs of under 0.5 s are skipped (their time is dominated by timer granularity).
         """
+        self.n_fitted = len(configs)
         keep = [(c, float(s)) for c, s in zip(configs, seconds, strict=True) if s >= 0.5]
         self.n_runs = len(keep)
         prior_mean = np.array(self.prior.mean, np.float64)
