@@ -6,24 +6,22 @@ from pathlib import Path
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def test_truth2026_anchors_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "truth2026_anchors", EXPERIMENTS / "truth2026_anchors.py"
-    )
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_truth2026_anchors_smoke(tmp_path):
     out = tmp_path / "anchors.md"
-    table = module.main(["--coarse", "--hours", "1", "--out", str(out)])
+    table = _load("truth2026_anchors").main(["--coarse", "--hours", "1", "--out", str(out)])
     assert "notebook run: final val loss" in table and "compute-optimal 1-h run" in table
     assert out.read_text() == table
 
 
 def test_fit_truth2026_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "fit_truth2026", EXPERIMENTS / "fit_truth2026.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("fit_truth2026")
     out = tmp_path / "fit.json"
     record = module.main(["--coarse", "--max-nfev", "1", "--out", str(out)])
     assert set(record["fitted"]) == set(module.NAMES) and len(record["residuals"]) == 6
