@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from bayes_scaling.api.client import KEY_ENV
 from bayes_scaling.api2026.schemas import (
     BudgetSummary,
     ExperimentResponse,
@@ -58,7 +59,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KEY_ENV = "BAYES_SCALING_API_KEY"
 #: Statuses that are retried (with backoff and jitter); every other status is final.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
