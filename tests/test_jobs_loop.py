@@ -77,8 +77,10 @@ def test_resume_after_the_end_submits_nothing(server, tmp_path):
     standin, url = server
     path = tmp_path / "ledger.sqlite"
     first = run(url, path, 2000.0, num_initial=4, min_completed_to_fit=3)
+    assert first.stop_reason == "budget spent"
     submits = standin.submits
     again = run(url, path, 2000.0, num_initial=4, min_completed_to_fit=3)
+    assert again.stop_reason == "budget spent"
     assert standin.submits == submits
     assert [o.key for o in again.outcomes] == [o.key for o in first.outcomes]
 

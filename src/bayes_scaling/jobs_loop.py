@@ -342,7 +342,7 @@ def run_jobs_loop(
     design = initial_design_2026(
         _rng(key_design), config.num_initial, RuntimeModel(), budget_seconds=oracle.budget_total
     )
-    posterior, fitted_on, stop_reason = None, -1, None
+    posterior, fitted_on, stop_reason, empty_draws = None, -1, None, 0
     wait = config.poll_min
     while True:
         new = oracle.poll()
@@ -383,7 +383,8 @@ def run_jobs_loop(
                                 summary["loss_median"])
                 picks = loop.acquire(key_acq, posterior, free, n_submitted)
                 submitted = sum(loop.fits(c) and loop.submit(c, "acquisition") for c in picks)
-                if not submitted and not flying:
+                empty_draws = 0 if submitted else empty_draws + (not flying)
+                if empty_draws >= 3:  # three fresh candidate draws found nothing affordable
                     stop_reason = "no affordable run left"
             elif not flying and len(done) < config.min_completed_to_fit:
                 stop_reason = "too few runs completed"
