@@ -33,7 +33,7 @@ import numpy as np
 
 from bayes_scaling.acquisition import AcquisitionConfig, select_batch
 from bayes_scaling.candidates import CandidateConfig, generate_candidates, shape_for_n_params
-from bayes_scaling.errors import BudgetExceededError
+from bayes_scaling.errors import BudgetExceededError, FailedQueryError, InvalidConfigError
 from bayes_scaling.oracle import LossOracle, Observation
 from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
 
@@ -43,8 +43,10 @@ __all__ = [
     "LoopResult",
     "ModelBackend",
     "QueryEvent",
+    "check_budget",
     "default_backend",
     "initial_design",
+    "minimum_budget",
     "run_loop",
 ]
 
@@ -314,6 +316,43 @@ def initial_design(rng_key, *, budget_flops: float, num_initial: int) -> list[Ru
     return design
 
 
+def minimum_budget(config: LoopConfig) -> float:
+    """Return the smallest budget ``config.strategy``'s design needs, in FLOPs.
+
+    ``active`` and ``random`` need ``num_initial`` runs of at least 1e15 FLOPs (the initial
+    design's cheapest level) for the first fit; ``isoflop-grid`` needs its smallest full grid
+    (:func:`bayes_scaling.isoflop_grid.minimum_grid_budget`).
+    """
+    if config.strategy == "isoflop-grid":
+        from bayes_scaling.isoflop_grid import minimum_grid_budget
+
+        return minimum_grid_budget()
+    return float(config.num_initial * min(c for c in TRAIN_FLOPS if c >= 1e15))
+
+
+def check_budget(oracle: LossOracle, config: LoopConfig) -> None:
+    """Refuse, before anything is paid, a budget too small for the strategy's design.
+
+    Raises
+    ------
+    InvalidConfigError
+        One line naming the minimum.
+    """
+    needed = minimum_budget(config)
+    budget = min(float(config.budget_flops), float(oracle.budget_flops))
+    if budget < needed:
+        raise InvalidConfigError(
+            f"budget: the {config.strategy} strategy needs at least {needed:g} FLOPs, "
+            f"got {budget:g}"
+        )
+    left = budget - float(oracle.flops_used())
+    if not oracle.observations() and left < needed:
+        raise InvalidConfigError(
+            f"budget: the {config.strategy} strategy needs at least {needed:g} FLOPs, "
+            f"got {left:g} left of {budget:g}"
+        )
+
+
 class _RerouteToDebug(logging.Filter):
     """Drop warnings of a logger and log them again at DEBUG on this module's logger."""
 
@@ -351,6 +390,7 @@ class _Runner:
         self.clock = _Clock()
         self.budget = min(float(config.budget_flops), float(oracle.budget_flops))
         self.paid = {o.config.key(): o.loss for o in oracle.observations()}
+        self.failed: dict[tuple, RunConfig] = {}  # charged, no usable loss: never asked again
         self.n_queries = len(self.paid)
         self.last_ci: tuple[float, float] | None = None
 
@@ -363,12 +403,19 @@ class _Runner:
     def query(self, cfg: RunConfig, *, reason: str, score: float = float("nan")) -> bool:
         """Query unless unaffordable or over the query limit; True if answered."""
         repeat = cfg.key() in self.paid
-        if not repeat and (self.n_queries >= self.config.max_queries or not self.can_afford(cfg)):
+        if cfg.key() in self.failed or not repeat and (
+            self.n_queries >= self.config.max_queries or not self.can_afford(cfg)
+        ):
             return False
         try:
             loss = self.clock.timed("query", self.oracle.query, cfg)
         except BudgetExceededError:
             logger.info("query refused over budget: %s", cfg)
+            return False
+        except FailedQueryError as exc:  # the oracle warned when it was paid
+            logger.info("skipped: %s", exc)
+            self.failed[cfg.key()] = cfg
+            self.n_queries += 1
             return False
         if not repeat:
             self.paid[cfg.key()] = loss
@@ -488,7 +535,7 @@ def _acquire(rng_key, posterior, runner: _Runner, backend: ModelBackend, acq: Ac
     candidates = generate_candidates(
         rng_key,
         remaining_flops=remaining,
-        paid=[o.config for o in runner.observations()],
+        paid=[o.config for o in runner.observations()] + list(runner.failed.values()),
         focus_n_params=focus,
         config=config.candidates,
     )
@@ -557,6 +604,7 @@ def run_loop(
     callback : callable, optional
         Called with a :class:`QueryEvent` after every answered query.
     """
+    check_budget(oracle, config)
     start, start_cpu = time.perf_counter(), time.process_time()
     if backend is None and (config.strategy != "isoflop-grid" or config.fit_baseline_posterior):
         backend = default_backend(config)

@@ -38,7 +38,15 @@ from bayes_scaling.errors import DataFormatError
 from bayes_scaling.oracle import Observation
 from bayes_scaling.space import RunConfig
 
-__all__ = ["API_COLUMNS", "RunsData", "read_runs", "runs_from_observations", "write_runs_csv"]
+__all__ = [
+    "API_COLUMNS",
+    "MIN_DISTINCT_RUNS",
+    "RunsData",
+    "check_identifiable",
+    "read_runs",
+    "runs_from_observations",
+    "write_runs_csv",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,10 @@ _ALIASES = {
     "loss": ("loss", "final_loss"),
 }
 _SOURCE_COLUMNS = ("source_repo", "source")
+#: Fewest runs at distinct (N, D) that identify the law's five constants (E, A, alpha, B, beta).
+MIN_DISTINCT_RUNS = 5
+# Largest parameter count of an API row: the counts are exact integers in float64 below 2**53.
+_MAX_COUNT = 2**53
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +149,8 @@ def read_runs(
     """
     path = Path(path)
     name = str(path)
+    if path.is_dir():
+        raise DataFormatError(f"{name}: expected a runs file, got a directory")
     if not path.is_file():
         raise DataFormatError(f"{name}: no such file")
     if path.suffix.lower() == ".json":
@@ -166,7 +180,7 @@ def read_runs(
 
 def _read_csv_rows(path: Path) -> list[dict[str, str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = []
             for row in reader:
@@ -191,13 +205,15 @@ def _read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 def _read_json_rows(path: Path) -> list[dict[str, Any]]:
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"{path}: row 1: not a UTF-8 text file ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(
             f"{path}: row 1: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise DataFormatError(f"{path}: row 1: not usable JSON ({exc})") from None
     if isinstance(payload, Mapping):
         key = next((k for k in ("previous_runs", "runs") if k in payload), None)
         if key is None:
@@ -248,16 +264,25 @@ def _number(name: str, row_number: int, column: str, value: Any, *, integer: boo
             number = float(value)
         except (TypeError, ValueError):
             problem = "a number"
+        except OverflowError:  # an integer too large for a float
+            problem = "a positive finite number"
         else:
             if not math.isfinite(number) or number <= 0:
                 problem = "a positive finite number"
             elif integer and number != int(number):
                 problem = "a positive integer"
     if problem:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
         raise DataFormatError(
-            f"{name}: row {row_number}, column '{column}': expected {problem}, got {value!r}"
+            f"{name}: row {row_number}, column '{column}': expected {problem}, got {shown}"
         )
     return int(number) if integer else number
+
+
+def _cell(name: str, row_number: int, row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        raise DataFormatError(f"{name}: row {row_number}, column '{column}': missing")
+    return row[column]
 
 
 def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
@@ -266,9 +291,17 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     duplicates = conflicts = 0
     for row_number, row in numbered:
         values = {
-            col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
-            for col in API_COLUMNS if col in row
+            col: _number(name, row_number, col, _cell(name, row_number, row, col),
+                         integer=col in _INT_COLUMNS)
+            # rows to predict may lack the loss; every other column is required in every row
+            for col in API_COLUMNS if not (predict and col == "loss" and col not in row)
         }
+        d, layers = values["d_model"], values["num_layers"]
+        if layers * (12 * d * d + 7 * d) + d + 32000 * d >= _MAX_COUNT:
+            raise DataFormatError(
+                f"{name}: row {row_number}, column 'd_model': expected a model below "
+                f"{_MAX_COUNT:.3g} parameters, got d_model={d} and num_layers={layers}"
+            )
         if values["d_model"] % values["num_heads"]:
             raise DataFormatError(
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
@@ -308,6 +341,26 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     )
 
 
+def check_identifiable(runs: RunsData, minimum: int = MIN_DISTINCT_RUNS) -> RunsData:
+    """Refuse runs too few to identify the law: ``minimum`` distinct (N, D), 2+ sizes, 2+ D.
+
+    Raises
+    ------
+    DataFormatError
+        One line naming the file and stating the minimum.
+    """
+    pairs = {(float(n), float(t)) for n, t in zip(runs.n_params, runs.n_tokens, strict=True)}
+    sizes = {n for n, _ in pairs}
+    tokens = {t for _, t in pairs}
+    if len(pairs) < minimum or len(sizes) < 2 or len(tokens) < 2:
+        raise DataFormatError(
+            f"{runs.path}: expected at least {minimum} runs at distinct (parameters, tokens), "
+            f"with 2 or more of each, to identify the law; got {len(pairs)} distinct of "
+            f"{len(runs)} run(s) ({len(sizes)} size(s), {len(tokens)} token count(s))"
+        )
+    return runs
+
+
 def runs_from_observations(
     observations: Iterable[Observation],
     *,
@@ -345,18 +398,20 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
     n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
     n_params, n_tokens, flops, loss = [], [], [], []
     for row_number, row in numbered:
-        n = _number(name, row_number, n_col, row[n_col], integer=False)
+        n = _number(name, row_number, n_col, _cell(name, row_number, row, n_col), integer=False)
         if t_col:
-            t = _number(name, row_number, t_col, row[t_col], integer=False)
+            t = _number(name, row_number, t_col, _cell(name, row_number, row, t_col),
+                        integer=False)
             c = 6.0 * n * t
         else:
-            c = _number(name, row_number, f_col, row[f_col], integer=False)
+            c = _number(name, row_number, f_col, _cell(name, row_number, row, f_col),
+                        integer=False)
             t = c / (6.0 * n)
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_number(name, row_number, l_col, row[l_col], integer=False) if l_col
-                    else math.nan)
+        loss.append(_number(name, row_number, l_col, _cell(name, row_number, row, l_col),
+                            integer=False) if l_col else math.nan)
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,

@@ -16,6 +16,8 @@ from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.params import count_params, tokens_for_flops
 
 TOKENS_CONVENTION = "tokens = flops / (6 * non-embedding params)"
+# Bounds far above any real model, so that counting (a meta-device build) stays instant.
+_LARGEST = {"d_model": 2**16, "num_layers": 1024, "num_heads": 2**16}
 
 
 def register(subparsers) -> None:
@@ -51,6 +53,11 @@ def _handle(args: argparse.Namespace) -> int:
         return params2026_cmd.handle(args)
     if args.d_model is None:
         raise InvalidConfigError("--d-model is required with --api 2025")
+    for name, high in _LARGEST.items():
+        if getattr(args, name) > high:
+            raise InvalidConfigError(
+                f"--{name.replace('_', '-')}: expected at most {high}, got {getattr(args, name)}"
+            )
     counts = count_params(args.d_model, args.num_layers, args.num_heads)
     flops = args.train_flops
     if flops is not None and not (math.isfinite(flops) and flops > 0):

@@ -52,18 +52,26 @@ def api_of(args: argparse.Namespace) -> str:
 
 
 def handle_2026(args: argparse.Namespace) -> int:
-    """``run`` on the 2026 API: choose the output folder, then :func:`run_2026`."""
+    """``run`` on the 2026 API: the output folder, held under the run-directory lock."""
+    from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
+
     resumed = None
     if args.resume:
         out = Path(args.resume)
         resumed = json.loads((out / "run_config.json").read_text())
+        if resumed.get("api") != "2026":
+            raise InvalidConfigError(f"--resume {out}: not a run of the 2026 API")
         logger.info("resuming %s with its saved settings", out)
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path(args.out) if args.out else Path("runs") / stamp
+        if (out / "run_config.json").exists():
+            raise InvalidConfigError(f"--out {out}: already holds a run; use --resume {out}")
         out.mkdir(parents=True, exist_ok=True)
     figures = not args.no_figures and os.environ.get("BAYES_SCALING_NO_FIGURES") != "1"
-    return run_2026(args, out, resumed, figures=figures)
+    with ExclusiveLock(out / RUN_LOCK_NAME, what=f"run directory {out}"):
+        remove_temporary_files(out)
+        return run_2026(args, out, resumed, figures=figures)
 
 
 def _loop_config(settings: dict):
@@ -91,6 +99,10 @@ def _settings(args, out: Path, resumed: dict | None) -> dict:
     if not settings["api_url"]:
         raise InvalidConfigError("--api 2026: expected --api-url URL, got none")
     budget = settings["budget"]
+    if budget is None:
+        raise InvalidConfigError("--api 2026: expected --budget SECONDS (B200-seconds), got none")
+    if settings["seed"] is None:
+        settings["seed"] = 0
     if not (math.isfinite(budget) and 1 <= budget <= 1e7):
         raise InvalidConfigError(
             f"--budget: expected B200-seconds in [1, 1e7] with --api 2026, got {budget:g}"
