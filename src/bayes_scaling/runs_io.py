@@ -92,6 +92,11 @@ class RunsData:
         the reference model and ``n_tokens = flops / (6 n_params)``.
     warnings : tuple of str
         Things the user should know (pooled sources, dropped duplicates).
+    row_numbers : tuple of int
+        The file row of each run (as in the error messages), when read from a file.
+    columns : dict of str to numpy.ndarray
+        The extra numeric columns asked for with ``read_runs(extra_columns=...)``, per run
+        (NaN where blank).
     """
 
     path: str
@@ -103,6 +108,8 @@ class RunsData:
     flops: np.ndarray = field(repr=False)
     loss: np.ndarray = field(repr=False)
     warnings: tuple[str, ...] = ()
+    row_numbers: tuple[int, ...] = ()
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -122,7 +129,11 @@ class RunsData:
 
 
 def read_runs(
-    path: str | os.PathLike, *, source: str | None = None, predict: bool = False
+    path: str | os.PathLike,
+    *,
+    source: str | None = None,
+    predict: bool = False,
+    extra_columns: Sequence[str] = (),
 ) -> RunsData:
     """Read a runs file (CSV or JSON) of API rows or generic rows.
 
@@ -134,9 +145,13 @@ def read_runs(
         Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
         ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
     predict : bool
-        Read rows to predict (``bayes-scaling predict``): the loss column may be absent (then
+        Read rows to predict (``bayes-scaling predict``) or a pool (``run --pool``, whose rows
+        without a loss are planned runs): the loss column may be absent or a cell blank (then
         ``loss`` is NaN) and repeated configurations are all kept, so run ``i`` is the file's
         ``i``-th row.
+    extra_columns : sequence of str
+        Optional numeric columns to keep in ``RunsData.columns`` (e.g. a pool's ``cost``);
+        blank cells are NaN, a column absent from the file is left out.
 
     Returns
     -------
@@ -162,14 +177,24 @@ def read_runs(
     numbered = [(first_row + i, row) for i, row in enumerate(rows)]
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
-    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
-        return _with_source(_api_runs(name, numbered, predict=predict), source)
     resolved = {key: next((a for a in names if a in columns), None) for key, names in
                 _ALIASES.items()}
-    if resolved["n_params"] and (resolved["loss"] or predict) and (
+    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
+        runs = _api_runs(name, numbered, predict=predict)
+    elif resolved["n_params"] and (resolved["loss"] or predict) and (
         resolved["n_tokens"] or resolved["flops"]
     ):
-        return _with_source(_generic_runs(name, numbered, resolved), source)
+        runs = _generic_runs(name, numbered, resolved, predict=predict)
+    else:
+        runs = None
+    if runs is not None:
+        by_row = dict(numbered)
+        extras = {
+            col: np.array([_optional_number(name, n, col, by_row[n][col])
+                           for n in runs.row_numbers], dtype=np.float64)
+            for col in extra_columns if col in columns
+        }
+        return _with_source(dataclasses.replace(runs, columns=extras), source)
     missing_api = [col for col in API_COLUMNS if col not in columns]
     raise DataFormatError(
         f"{name}: row 1, column '{missing_api[0]}': missing; expected the API's columns "
@@ -279,6 +304,23 @@ def _number(name: str, row_number: int, column: str, value: Any, *, integer: boo
     return int(number) if integer else number
 
 
+def _optional_number(name: str, row_number: int, column: str, value: Any) -> float:
+    """A positive number, or NaN for a blank cell (JSON null or empty text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    return _number(name, row_number, column, value, integer=False)
+
+
+def _loss_of(name: str, row_number: int, column: str | None, row, predict: bool) -> float:
+    """The loss of a row: NaN without a loss column, or, when predicting, for a blank cell."""
+    if column is None or (predict and column not in row):
+        return math.nan
+    if predict:
+        return _optional_number(name, row_number, column, row[column])
+    return _number(name, row_number, column, _cell(name, row_number, row, column),
+                   integer=False)
+
+
 def _cell(name: str, row_number: int, row: Mapping[str, Any], column: str) -> Any:
     if column not in row:
         raise DataFormatError(f"{name}: row {row_number}, column '{column}': missing")
@@ -287,14 +329,15 @@ def _cell(name: str, row_number: int, row: Mapping[str, Any], column: str) -> An
 
 def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     observations: list[Observation] = []
+    kept_rows: list[int] = []
     seen: dict[tuple, float] = {}
     duplicates = conflicts = 0
     for row_number, row in numbered:
         values = {
             col: _number(name, row_number, col, _cell(name, row_number, row, col),
                          integer=col in _INT_COLUMNS)
-            # rows to predict may lack the loss; every other column is required in every row
-            for col in API_COLUMNS if not (predict and col == "loss" and col not in row)
+            # the loss is read apart (_loss_of); every other column is required in every row
+            for col in API_COLUMNS if col != "loss"
         }
         d, layers = values["d_model"], values["num_layers"]
         if layers * (12 * d * d + 7 * d) + d + 32000 * d >= _MAX_COUNT:
@@ -307,7 +350,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
                 f"{values['d_model']}, got {values['num_heads']}"
             )
-        loss = values.pop("loss", math.nan)
+        loss = _loss_of(name, row_number, "loss", row, predict)
         config = RunConfig(**values)
         if config.key() in seen and not predict:
             if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
@@ -316,6 +359,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
             conflicts += 1
         seen[config.key()] = loss
         observations.append(Observation(config=config, loss=loss))
+        kept_rows.append(row_number)
 
     warnings = []
     if duplicates:
@@ -330,7 +374,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
             f"rows from {len(sources)} sources are pooled as one response surface "
             f"({', '.join(sorted(sources))}); use --source to fit one of them"
         )
-    return runs_from_observations(
+    runs = runs_from_observations(
         observations,
         path=name,
         description=(
@@ -339,6 +383,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
         ),
         warnings=warnings,
     )
+    return dataclasses.replace(runs, row_numbers=tuple(kept_rows))
 
 
 def check_identifiable(runs: RunsData, minimum: int = MIN_DISTINCT_RUNS) -> RunsData:
@@ -394,7 +439,9 @@ def runs_from_observations(
     )
 
 
-def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> RunsData:
+def _generic_runs(
+    name: str, numbered, resolved: Mapping[str, str | None], *, predict: bool = False
+) -> RunsData:
     n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
     n_params, n_tokens, flops, loss = [], [], [], []
     for row_number, row in numbered:
@@ -410,8 +457,7 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_number(name, row_number, l_col, _cell(name, row_number, row, l_col),
-                            integer=False) if l_col else math.nan)
+        loss.append(_loss_of(name, row_number, l_col, row, predict))
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,
@@ -425,6 +471,7 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_tokens=np.array(n_tokens),
         flops=np.array(flops),
         loss=np.array(loss),
+        row_numbers=tuple(n for n, _ in numbered),
     )
 
 

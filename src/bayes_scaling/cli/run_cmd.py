@@ -27,6 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bayes_scaling.cli import checks
+from bayes_scaling.cli.pool_run import (
+    DEFAULT_POOL_STRATEGY,
+    POOL_ONLY_STRATEGIES,
+    add_pool_arguments,
+    handle_pool,
+    is_pool_run,
+)
 from bayes_scaling.errors import BayesScalingError, InvalidApiKeyError, InvalidConfigError
 from bayes_scaling.textfile import read_text
 
@@ -67,9 +74,12 @@ def register(subparsers) -> None:
                         help="FLOP budget (default 2e18)")
     parser.add_argument("--target", type=checks.positive_number, default=None,
                         help="target compute in FLOPs (default 1e19)")
-    parser.add_argument("--strategy", choices=("active", "isoflop-grid", "random"), default=None,
+    parser.add_argument("--strategy", choices=("active", "isoflop-grid", "random",
+                                               *POOL_ONLY_STRATEGIES), default=None,
                         help="active: Bayesian experiment design (default); isoflop-grid: the "
-                        "fixed Chinchilla-style baseline; random: random valid queries")
+                        "fixed Chinchilla-style baseline; random: random valid queries; with "
+                        f"--pool also {', '.join(POOL_ONLY_STRATEGIES)} (default "
+                        f"{DEFAULT_POOL_STRATEGY} with --target-rows)")
     parser.add_argument("--seed", type=checks.seed, default=None,
                         help=f"random seed of the design, the fits and the figures, in "
                         f"[0, {checks.MAX_SEED}] (default 0)")
@@ -95,6 +105,7 @@ def register(subparsers) -> None:
         parser.add_argument(name, type=checks.count, default=None,
                             help=f"NUTS {what} of both the in-loop fits and the final fit "
                             "(default: the loop's own settings)")
+    add_pool_arguments(parser)
     parser.add_argument("--api", choices=("2025", "2026"), default=None,
                         help="which training API --api-url speaks (default: probe it); 2026: "
                         "--budget is in B200-seconds")
@@ -202,6 +213,9 @@ def _resume_settings(args: argparse.Namespace) -> tuple[dict, Path, dict]:
 
 
 def _check_settings(settings: dict) -> None:
+    if settings["strategy"] not in ("active", "isoflop-grid", "random"):
+        raise InvalidConfigError(f"--strategy {settings['strategy']}: expected active, "
+                                 "isoflop-grid or random without --pool")
     if settings["api_url"] and settings["truth"]:
         raise InvalidConfigError("--truth applies to the in-process simulator, not --api-url")
     url = settings["api_url"]
@@ -287,6 +301,8 @@ def _handle(args: argparse.Namespace) -> int:
         return handle_2026(args)
     from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
 
+    if is_pool_run(args):
+        return handle_pool(args)
     if args.resume:
         settings, out, changes = _resume_settings(args)
     else:
