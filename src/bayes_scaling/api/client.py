@@ -26,7 +26,10 @@ from bayes_scaling.errors import (
 from bayes_scaling.oracle import Observation
 from bayes_scaling.space import RunConfig, parse_config, validate_config
 
-__all__ = ["KEY_ENV", "TrainingApiClient", "api_key_or_env", "redact"]
+__all__ = [
+    "KEY_ENV", "ApiSession", "TrainingApiClient", "api_key_or_env", "check_client_settings",
+    "redact",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,28 @@ def api_key_or_env(api_key: str | None = None) -> str:
         api_key = os.environ.get(KEY_ENV) or None
     if not api_key:
         raise InvalidApiKeyError(f"no API key given and ${KEY_ENV} is not set")
+    return api_key
+
+
+def check_client_settings(
+    api_key: str | None, timeout: float, max_retries: int, *backoffs: float
+) -> str:
+    """Check a client's connection settings; return the key (``api_key`` or the environment's).
+
+    Raises
+    ------
+    InvalidApiKeyError
+        If no key is given and the environment holds none.
+    ValueError
+        If ``timeout`` is not positive, ``max_retries`` or a backoff is negative.
+    """
+    api_key = api_key_or_env(api_key)
+    if not timeout > 0:
+        raise ValueError(f"timeout: expected a positive number, got {timeout!r}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+    if any(b < 0 for b in backoffs):
+        raise ValueError(f"backoff: expected numbers >= 0, got {backoffs!r}")
     return api_key
 
 
@@ -87,7 +112,51 @@ def _answered_loss(value: Any) -> float:
     return float(value)
 
 
-class TrainingApiClient:
+class ApiSession:
+    """What both API clients share: the base URL, the key (never shown) and one HTTP session.
+
+    Parameters
+    ----------
+    base_url : str
+    api_key : str or None
+        The key; ``None`` reads ``$BAYES_SCALING_API_KEY``.
+    timeout : float
+        Seconds per request.
+    max_retries : int
+    *backoffs : float
+        The subclass's backoff settings, checked to be >= 0.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, max_retries: int,
+                 *backoffs: float) -> None:
+        self.__api_key = check_client_settings(api_key, timeout, max_retries, *backoffs)
+        self._base_url = base_url.rstrip("/")
+        self._timeout = float(timeout)
+        self._session = requests.Session()
+
+    def _api_key(self) -> str:
+        return self.__api_key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base_url!r}, api_key=***)"
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._base_url
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class TrainingApiClient(ApiSession):
     """A client of one training API with one key.
 
     Parameters
@@ -118,38 +187,10 @@ class TrainingApiClient:
         max_retries: int = 4,
         backoff: float = 0.5,
     ) -> None:
-        api_key = api_key_or_env(api_key)
-        if not timeout > 0:
-            raise ValueError(f"expected a positive timeout, got {timeout!r}")
-        if max_retries < 0:
-            raise ValueError(f"expected max_retries >= 0, got {max_retries!r}")
-        if backoff < 0:
-            raise ValueError(f"expected backoff >= 0, got {backoff!r}")
-        self._base_url = base_url.rstrip("/")
-        self.__api_key = api_key
-        self._timeout = float(timeout)
+        super().__init__(base_url, api_key, timeout, max_retries, backoff)
         self._max_retries = int(max_retries)
         self._backoff = float(backoff)
-        self._session = requests.Session()
         _install_log_filter()
-
-    def __repr__(self) -> str:
-        return f"TrainingApiClient(base_url={self._base_url!r}, api_key=***)"
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL."""
-        return self._base_url
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    def __enter__(self) -> TrainingApiClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -211,11 +252,11 @@ class TrainingApiClient:
     # -- transport -----------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        return redact(text, self.__api_key)
+        return redact(text, self._api_key())
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         url = f"{self._base_url}{path}"
-        query = {**params, "api_key": self.__api_key}
+        query = {**params, "api_key": self._api_key()}
         attempts = self._max_retries + 1
         last_problem = ""
         for attempt in range(attempts):

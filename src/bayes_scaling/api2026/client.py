@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from bayes_scaling.api.client import KEY_ENV, api_key_or_env
+from bayes_scaling.api.client import KEY_ENV, ApiSession
 from bayes_scaling.api2026.schemas import (
     BudgetSummary,
     ExperimentResponse,
@@ -118,7 +118,7 @@ def _retry(max_retries: int, backoff: float, backoff_max: float) -> Retry:
     )
 
 
-class JobsApiClient:
+class JobsApiClient(ApiSession):
     """A client of one 2026 job API with one key.
 
     Parameters
@@ -152,38 +152,10 @@ class JobsApiClient:
         backoff: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
-        api_key = api_key_or_env(api_key)
-        if not timeout > 0:
-            raise ValueError(f"timeout: expected a positive number, got {timeout!r}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
-        if backoff < 0 or backoff_max < 0:
-            raise ValueError(f"backoff: expected numbers >= 0, got {backoff!r}, {backoff_max!r}")
-        self._base_url = base_url.rstrip("/")
-        self.__api_key = api_key
-        self._timeout = float(timeout)
-        self._session = requests.Session()
+        super().__init__(base_url, api_key, timeout, max_retries, backoff, backoff_max)
         adapter = HTTPAdapter(max_retries=_retry(int(max_retries), backoff, backoff_max))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-
-    def __repr__(self) -> str:
-        return f"JobsApiClient(base_url={self._base_url!r}, api_key=***)"
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL."""
-        return self._base_url
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    def __enter__(self) -> JobsApiClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -257,7 +229,7 @@ class JobsApiClient:
         try:
             response = self._session.request(
                 method, url, json=json, timeout=self._timeout,
-                headers={"X-API-Key": self.__api_key},
+                headers={"X-API-Key": self._api_key()},
             )
         except requests.exceptions.RetryError as exc:
             raise ApiUnreachableError(f"{method} {url}: gave up after retries") from exc
@@ -279,7 +251,7 @@ class JobsApiClient:
             return body
         detail = body.get("detail") if isinstance(body, dict) else None
         text = str(detail if detail is not None else response.text[:200]).replace(
-            self.__api_key, "***"
+            self._api_key(), "***"
         )
         if status == 400 and isinstance(detail, dict):
             err = BudgetExceededError(f"{method} {path}: {detail.get('message', 'refused')}")

@@ -106,6 +106,15 @@ def port(text: str) -> int:
     return _integer(text, 0, 65535, "an integer in [0, 65535]")
 
 
+def nuts_overrides(settings: dict) -> dict[str, int]:
+    """The NUTS sizes a run's settings set (``num_*`` flags), for in-loop and final fits."""
+    nuts = {}
+    for name in ("num_warmup", "num_samples", "num_chains"):
+        if settings.get(name):
+            nuts[name] = nuts[f"final_{name}"] = int(settings[name])
+    return nuts
+
+
 def add_seed_and_nuts_flags(parser, *, what: str, num_warmup: int, num_samples: int,
                             num_chains: int) -> None:
     """Add ``--seed`` and the NUTS sizes ``--num-warmup/--num-samples/--num-chains``."""

@@ -29,6 +29,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from bayes_scaling.cli import checks
 from bayes_scaling.errors import InvalidConfigError
 
 __all__ = ["api_of", "handle_2026", "run_2026"]
@@ -83,10 +84,7 @@ def handle_2026(args: argparse.Namespace) -> int:
 def _loop_config(settings: dict):
     from bayes_scaling.jobs_loop import JobsLoopConfig
 
-    nuts = {}
-    for name in ("num_warmup", "num_samples", "num_chains"):
-        if settings.get(name):
-            nuts[name] = nuts[f"final_{name}"] = int(settings[name])
+    nuts = checks.nuts_overrides(settings)
     try:
         return JobsLoopConfig(
             target_hours=float(settings["target_hours"]),

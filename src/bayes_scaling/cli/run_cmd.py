@@ -245,10 +245,7 @@ def _loop_config(settings: dict):
     from bayes_scaling.inference import InferenceConfigError
     from bayes_scaling.loop import LoopConfig, minimum_budget
 
-    nuts = {}
-    for name in ("num_warmup", "num_samples", "num_chains"):
-        if settings.get(name):
-            nuts[name] = nuts[f"final_{name}"] = int(settings[name])
+    nuts = checks.nuts_overrides(settings)
     try:
         config = LoopConfig.from_flat(
             budget_flops=float(settings["budget"]), target_flops=float(settings["target"]),
