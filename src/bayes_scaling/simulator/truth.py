@@ -58,8 +58,50 @@ TRUTH_RANGES: dict[str, tuple[float, float, str]] = {
 }
 
 
-def _check_range(source: str, name: str, value: float) -> None:
-    low, high, bracket = TRUTH_RANGES[name]
+def checked_numbers(
+    cls, values: Mapping[str, Any], *, source: str,
+    ranges: Mapping[str, tuple[float, float, str]] | None,
+) -> dict[str, Any]:
+    """Check ``values`` for the truth dataclass ``cls`` and return them.
+
+    Every key must be one of ``cls``'s fields and a finite number, ``seed`` an integer, and,
+    where ``ranges`` is given, each value within its ``(low, high, bracket)`` range.
+
+    Raises
+    ------
+    InvalidTruthError
+        Naming the source and the offending key, e.g. an unknown key with the known ones.
+    """
+    if not isinstance(values, Mapping):
+        raise InvalidTruthError(
+            f"{source}: expected a JSON object, got {type(values).__name__}"
+        )
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InvalidTruthError(
+            f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidTruthError(
+                f"{source}: {name} must be a number, got {value!r}"
+            )
+        if not math.isfinite(value):
+            raise InvalidTruthError(f"{source}: {name} must be finite, got {value!r}")
+        if name == "seed":
+            if value != int(value):
+                raise InvalidTruthError(f"{source}: seed must be an integer, got {value!r}")
+            value = int(value)
+        if ranges is not None:
+            _check_range(ranges, source, name, value)
+        checked[name] = value
+    return checked
+
+
+def _check_range(ranges, source: str, name: str, value: float) -> None:
+    low, high, bracket = ranges[name]
     inside = (low <= value if bracket == _CLOSED else low < value) and value <= high
     if not inside:
         raise InvalidTruthError(
@@ -107,31 +149,7 @@ class Truth:
         InvalidTruthError
             Naming the source and the offending key, e.g. an unknown key with the known ones.
         """
-        if not isinstance(values, Mapping):
-            raise InvalidTruthError(
-                f"{source}: expected a JSON object, got {type(values).__name__}"
-            )
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise InvalidTruthError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}"
-            )
-        checked: dict[str, Any] = {}
-        for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidTruthError(
-                    f"{source}: {name} must be a number, got {value!r}"
-                )
-            if not math.isfinite(value):
-                raise InvalidTruthError(f"{source}: {name} must be finite, got {value!r}")
-            if name == "seed":
-                if value != int(value):
-                    raise InvalidTruthError(f"{source}: seed must be an integer, got {value!r}")
-                value = int(value)
-            _check_range(source, name, value)
-            checked[name] = value
-        truth = cls(**checked)
+        truth = cls(**checked_numbers(cls, values, source=source, ranges=TRUTH_RANGES))
         _check_losses(truth, source)
         return truth
 

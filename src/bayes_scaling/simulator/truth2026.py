@@ -52,7 +52,7 @@ from bayes_scaling.params2026 import (
     non_embedding_params_2026,
     train_flops_per_token_2026,
 )
-from bayes_scaling.simulator.truth import Truth
+from bayes_scaling.simulator.truth import checked_numbers
 
 __all__ = [
     "DEFAULT_TRUTH_FILE",
@@ -135,15 +135,16 @@ class Truth2026:
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "truth") -> Truth2026:
         """Build a truth from a mapping; every key is optional, unknown keys are an error.
 
-        The checks are the 2025 truth's (:meth:`bayes_scaling.simulator.truth.Truth.from_mapping`,
-        which works on any dataclass of numbers with an integer ``seed``).
+        The checks are the 2025 truth's key and number checks
+        (:func:`bayes_scaling.simulator.truth.checked_numbers`), without its range table and its
+        probe of the 2025 loss surface, which do not apply to this family.
 
         Raises
         ------
         InvalidTruthError
             Naming the source and the offending key or value.
         """
-        return Truth.from_mapping.__func__(cls, values, source=source)
+        return cls(**checked_numbers(cls, values, source=source, ranges=None))
 
     def to_dict(self) -> dict[str, Any]:
         """The truth as a JSON-ready mapping (every key)."""
