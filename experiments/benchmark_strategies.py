@@ -172,7 +172,9 @@ def run_tasks(specs: list[dict], *, address, num_cpus, rows_path: Path, progress
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # address="local": our own local cluster, never another one running on this machine
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 log_to_driver=False)
     rows = []
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(_task_on_node)

@@ -45,7 +45,10 @@ def api_of(args: argparse.Namespace) -> str:
     if args.resume:
         from bayes_scaling.cli.run_cmd import read_saved_json
 
-        return str(read_saved_json(Path(args.resume)).get("api", "2025"))
+        out = Path(args.resume)
+        if not (out / "run_config.json").is_file():  # a pool run, or no run: checked downstream
+            return "2025"
+        return str(read_saved_json(out).get("api", "2025"))
     if args.api or not args.api_url:
         return args.api or "2025"
     from bayes_scaling.api.client import api_key_or_env
