@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,7 +59,8 @@ from bayes_scaling.errors import BayesScalingError, BudgetExceededError
 from bayes_scaling.oracle import ExperimentOracle, ExperimentOutcome
 from bayes_scaling.params import non_embedding_params
 from bayes_scaling.params2026 import count_params_2026
-from bayes_scaling.runtime_model import RuntimeModel
+from bayes_scaling.runtime_model import RuntimeModel, run_flops
+from bayes_scaling.session import fit_summary
 
 __all__ = ["JobsLoopConfig", "JobsLoopResult", "run_jobs_loop", "target_law_flops"]
 
@@ -212,20 +213,14 @@ def _backend(config: JobsLoopConfig):
     ))
 
 
-def _summary(posterior, target_flops: float, n_runs: int, seconds: float) -> dict:
-    optimum = posterior.optimum(target_flops)
-    log_n = np.log(np.asarray(optimum.n_params, np.float64))
-    loss = np.asarray(optimum.loss, np.float64)
-    lo, hi = np.quantile(log_n, [0.05, 0.95])
-    return {
-        "n_runs": int(n_runs), "seconds_committed": float(seconds),
-        "target_flops": float(target_flops),
-        "n_opt_median": float(np.exp(np.median(log_n))),
-        "n_opt_ci90": [float(np.exp(lo)), float(np.exp(hi))],
-        "n_opt_ci90_ln_width": float(hi - lo),
-        "loss_median": float(np.median(loss)),
-        "loss_ci90": [float(q) for q in np.quantile(loss, [0.05, 0.95])],
-    }
+def _summary(posterior, target_flops: float, done: Sequence, seconds: float) -> dict:
+    """A history row (``session.fit_summary``) plus the seconds committed.
+
+    ``flops_used`` is the FLOP estimate of the completed runs the fit saw.
+    """
+    flops = float(sum(run_flops(o.config) for o in done))
+    return {**fit_summary(posterior, target_flops, flops, len(done)),
+            "seconds_committed": float(seconds), "target_flops": float(target_flops)}
 
 
 class _Loop:
@@ -375,7 +370,7 @@ def run_jobs_loop(
                     fitted_on = len(done)
                     summary = _summary(posterior, target_law_flops(loop.runtime,
                                                                    config.target_hours),
-                                       len(done), oracle.budget_committed())
+                                       done, oracle.budget_committed())
                     loop.history.append(summary)
                     logger.info("fit on %d runs: N_opt %.3g [%.3g, %.3g], loss %.3f",
                                 len(done), summary["n_opt_median"], *summary["n_opt_ci90"],
@@ -400,7 +395,7 @@ def run_jobs_loop(
     key_final, key_rec, key_pred = jax.random.split(key, 3)
     posterior = loop.fit(key_final, final=True)
     target = target_law_flops(loop.runtime, config.target_hours)
-    loop.history.append({**_summary(posterior, target, len(done), oracle.budget_committed()),
+    loop.history.append({**_summary(posterior, target, done, oracle.budget_committed()),
                          "final": True})
     rec = backend.recommend(key_rec, posterior, target)
     final_cfg, seconds = _final_config(rec, posterior, done, loop.runtime, config.target_hours)

@@ -204,6 +204,7 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
         recommendation=result.recommendation, target_flops=result.target_flops,
         budget_flops=float(settings["budget"]) * rate, flops_used=flops_used,
         strategy="active", extra=extra, figures=figures,
+        rng_key=jax.random.fold_in(jax.random.PRNGKey(int(settings["seed"])), 1),
     )
     report = json.loads((out / "report.json").read_text())
     report["recommended"]["training_config"] = final_json
