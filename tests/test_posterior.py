@@ -49,6 +49,8 @@ def test_draws_are_a_read_only_view_of_idata(generic_posterior):
     changed = post.with_draws(tau_x=np.zeros(200))
     assert np.all(changed.draws["tau_x"] == 0) and "tau_x" in changed.idata[DISCREPANCY_GROUP]
     np.testing.assert_array_equal(changed.draws["alpha"], post.draws["alpha"])
+    added = post.with_draws(extra=np.arange(200.0))
+    np.testing.assert_array_equal(added.draws["extra"], np.arange(200.0))
 
 
 def test_optimum_is_memoised_per_compute(generic_posterior):

@@ -274,16 +274,22 @@ class Posterior:
                    prior=PriorConfig() if prior is None else prior, nuisance=nuisance)
 
     def with_draws(self, **updates: np.ndarray) -> Posterior:
-        """Return a copy with some sites replaced by ``(S,)`` arrays (e.g. ``tau_x`` zeroed)."""
+        """Return a copy with sites replaced or added, each an ``(S,)`` array.
+
+        A site of the ``posterior`` group is replaced there; any other (e.g. ``tau_x`` zeroed,
+        or discrepancy draws a loader found elsewhere) goes to :data:`DISCREPANCY_GROUP`. The
+        other groups (sample stats, log likelihood, observed data) are kept.
+        """
         chains = int(self.idata.posterior.sizes["chain"])
-        groups = {"posterior": {}, DISCREPANCY_GROUP: {}}
-        for name, values in self.draws.items():
+        groups = {name: self.idata[name] for name in self.idata.groups()}
+        for name, values in updates.items():
             group = "posterior" if name in self.idata.posterior.data_vars else DISCREPANCY_GROUP
-            value = np.asarray(updates.get(name, values), np.float64)
-            groups[group][name] = value.reshape(chains, -1)
-        idata = az.from_dict(**{k: v for k, v in groups.items() if v})
-        return Posterior(idata=idata, diagnostics=self.diagnostics, prior=self.prior,
-                         nuisance=self.nuisance, data_range=self.data_range,
+            array = np.asarray(values, np.float64).reshape(chains, -1)
+            new = az.from_dict(**{group: {name: array}})[group]
+            groups[group] = new if group not in groups else groups[group].assign(
+                {name: new[name]})
+        return Posterior(idata=az.InferenceData(**groups), diagnostics=self.diagnostics,
+                         prior=self.prior, nuisance=self.nuisance, data_range=self.data_range,
                          param_count=self.param_count)
 
     @property
