@@ -24,6 +24,10 @@ class OptimumDraws(NamedTuple):
     n_params: np.ndarray
     n_tokens: np.ndarray
     loss: np.ndarray
+    d_model: np.ndarray | None = None
+    num_layers: np.ndarray | None = None
+    batch_size: np.ndarray | None = None
+    learning_rate: np.ndarray | None = None
 
 
 class FakePosterior:
@@ -72,6 +76,9 @@ class FakePosterior:
         bs = np.asarray(features.batch_size)
         mean = mean + np.where(bs == 256, self.bs256_offset, 0.0)[None, :]
         return mean
+
+    def expected_loss(self, features):
+        return self.predict_mean(features).mean(axis=0)
 
     def noise_sd(self, features):
         return np.full((len(self.draws["E"]), len(features.n_params)), self.sigma)

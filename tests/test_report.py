@@ -53,7 +53,10 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     out = tmp_path / "out"
     on_disk = json.loads((out / "report.json").read_text())
     assert DESIGN_KEYS <= set(on_disk)
-    assert set(on_disk["recommended"]) == RECOMMENDED_KEYS
+    extra = set(on_disk["recommended"]) - RECOMMENDED_KEYS  # issue 7: intervals and flags
+    assert RECOMMENDED_KEYS <= set(on_disk["recommended"])
+    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored"} <= extra
+    assert all(k.endswith(("_ci50", "_ci90")) for k in extra - {"outside_explored"})
     assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
     assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}

@@ -138,6 +138,10 @@ class PosteriorQueries(Protocol):
         """Posterior predictive draws of observed losses, ``(S, M)``."""
         ...
 
+    def expected_loss(self, features: RunFeatures) -> np.ndarray:
+        """Posterior expected mean loss of each row (discrepancy included), ``(M,)``."""
+        ...
+
     def optimal_learning_rate(self, features: RunFeatures) -> np.ndarray:
         """Per-draw optimal learning rate of each row, ``(S, M)``; NaN without an lr term."""
         ...
@@ -378,6 +382,18 @@ class Posterior:
         draws adds the parameter uncertainty on top.
         """
         return np.hypot(self.noise_sd(features), self.discrepancy_sd(features))
+
+    def expected_loss(self, features: RunFeatures) -> np.ndarray:
+        """Posterior expected mean loss of each run, shape ``(M,)``: what a decision minimises.
+
+        The average over draws of the law's mean times the discrepancy's expected factor
+        ``E exp(tau_x sqrt(u) z) = exp(tau_x^2 u / 2)`` (``u`` the distance beyond the data):
+        parameter uncertainty and the extrapolation's own uncertainty both cost what they cost.
+        """
+        tau, _ = self._discrepancy()
+        u = self.extrapolation_distance(features)
+        factor = np.exp(0.5 * tau[:, None] ** 2 * u[None, :])
+        return np.mean(self.predict_mean(features) * factor, axis=0)
 
     def sample_predictive(self, rng_key, features: RunFeatures) -> np.ndarray:
         """Posterior predictive draws of observed losses, shape ``(S, M)``.
