@@ -49,7 +49,7 @@ Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails abso
 (digitisation errors, the real API's regressor plateaus) instead of letting them drag the
 exponents. Its scale widens with the row's distance from the compute-optimal frontier::
 
-    scale_i = sqrt(sigma^2 + (s_far * g_i)^2),   g_i = max(0, ln mu_i - ln L0*(C_i))
+    scale_i = sigma * (1 + s_far * g_i),   g_i = max(0, ln mu_i - ln L0*(C_i))
 
 (:func:`bayes_scaling.law.frontier_gap`: how far, in log loss, the row's mean lies above the core
 law's minimum at its compute), ``s_far ~ HalfNormal(far_scale)`` learned. A discrepancy that
@@ -59,6 +59,9 @@ are exactly where the law's form and its nuisance terms are least right (Porian 
 no-decay set; the real API's plateaus), so their misfit should cost less, smoothly, without a
 discrete outlier class that NUTS mixes over badly and without discarding the information they
 carry about the nuisance terms (lr* and the shape penalties are learned from them).
+Multiplicative in ``sigma`` rather than added in quadrature: with an additive term the frontier
+rows of the real (deterministic) API let ``sigma`` collapse towards 0 while ``s_far`` carried the
+rest, a funnel NUTS could not mix (r-hat 2.5 on the 2025 API rows).
 
 **Priors** (weakly informative; see :class:`PriorConfig`). Published fits: Hoffmann et al.
 (2022) E = 1.69, alpha = 0.34, beta = 0.28; Epoch (2024) E = 1.82, alpha = 0.348, beta = 0.366;
@@ -163,8 +166,9 @@ class PriorConfig:
         ``sigma ~ HalfNormal(sigma_scale)`` on ``ln loss`` (relative error).
     far_scale : float
         ``s_far ~ HalfNormal(far_scale)``: how fast the likelihood's scale widens with the distance
-        from the frontier (module docstring); 0.1 lets a row 0.5 nats of log loss above the
-        frontier carry up to ~0.1 extra relative error at 2 sd, and lets the data switch it off.
+        from the frontier (module docstring); at the prior's median (~3.4) a run 0.1 nats of log
+        loss above the frontier (a badly tuned or 3x off-optimum run) has 1.3x the frontier's
+        scale, a saturated tiny run (0.5 nats) 2.7x; the data can switch it off.
     student_df : float
         Degrees of freedom of the Student-t likelihood. Fixed (not learned): with a few dozen
         runs ``nu`` is barely identified and a free ``nu`` slows NUTS; 5 keeps a finite variance
@@ -234,7 +238,7 @@ class PriorConfig:
     exponent_mean: float = 0.35
     exponent_sd: float = 0.15
     sigma_scale: float = 0.05
-    far_scale: float = 0.1
+    far_scale: float = 5.0
     student_df: float = 5.0
     lr_median: float = 1.2e-3
     tau_median: float = 0.015
@@ -442,12 +446,12 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
 
 
 def likelihood_scale(params: dict, data: ModelData, mu, *, prior: PriorConfig):
-    """Per-row scale of the Student-t on ``ln loss``: ``sqrt(sigma^2 + (s_far g)^2)``, ``(M,)``.
+    """Per-row scale of the Student-t on ``ln loss``: ``sigma (1 + s_far g)``, ``(M,)``.
 
     ``g`` is :func:`bayes_scaling.law.frontier_gap` (see the module docstring).
     """
     gap = frontier_gap(params, data.log_flops, mu, prior=prior)
-    return jnp.sqrt(params["sigma"] ** 2 + (params["s_far"] * gap) ** 2)
+    return params["sigma"] * (1.0 + params["s_far"] * gap)
 
 
 def scaling_model(data: ModelData, *, prior: PriorConfig, nuisance: bool, loss=None):

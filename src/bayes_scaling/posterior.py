@@ -343,7 +343,7 @@ class Posterior:
     def log_noise_scale(self, features: RunFeatures) -> np.ndarray:
         """Scale of the Student-t on ``ln loss`` of each run, ``(S, M)``.
 
-        ``sqrt(sigma^2 + (s_far g)^2)``, widening with the row's distance ``g`` from the
+        ``sigma (1 + s_far g)``, widening with the row's distance ``g`` from the
         frontier (:func:`bayes_scaling.model.likelihood_scale`).
         """
         return _scale_draws(self._params(), self._data(features), nuisance=self.nuisance,

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.errors import DataFormatError
-from bayes_scaling.inference import Diagnostics, Posterior
-from bayes_scaling.model import NUISANCE_SITES, DataRange, PriorConfig
+from bayes_scaling.model import CORE_SITES, NUISANCE_SITES, DataRange, PriorConfig
+from bayes_scaling.posterior import Posterior
 from bayes_scaling.runs_io import read_runs
 
 __all__ = ["DISCREPANCY_DRAWS", "load_posterior"]
@@ -60,7 +61,7 @@ def _read_idata(path: Path):
 
 
 def load_posterior(run_dir: str | os.PathLike) -> Posterior:
-    """Rebuild the :class:`~bayes_scaling.inference.Posterior` saved in ``run_dir``.
+    """Rebuild the :class:`~bayes_scaling.posterior.Posterior` saved in ``run_dir``.
 
     Raises
     ------
@@ -84,14 +85,21 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
     if "e" not in draws or "sigma" not in draws:
         raise DataFormatError(f"{paths['posterior.nc']}: expected draws of e and sigma, got "
                               f"{', '.join(sorted(draws)) or 'none'}")
+    missing = [name for name in CORE_SITES if name not in draws]
+    partial = [name for name in NUISANCE_SITES if name not in draws]
+    if missing or (len(partial) < len(NUISANCE_SITES) and partial):
+        raise DataFormatError(f"{paths['posterior.nc']}: expected draws of "
+                              f"{', '.join(missing or partial)} (written by an older version? "
+                              "refit it)")
     size = draws["e"].shape[0]
+    found_elsewhere = {}
     for name in DISCREPANCY_DRAWS:
         if name in draws:
             continue
         for group in idata.groups():
             found = _flat(getattr(idata, group)).get(name)
             if found is not None and found.shape[0] == size:
-                draws[name] = found
+                draws[name] = found_elsewhere[name] = found
                 break
     if not all(name in draws for name in DISCREPANCY_DRAWS):
         logger.warning("%s holds no tau_x/z_x draws: predictions carry no extrapolation "
@@ -111,14 +119,17 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
     prior = PriorConfig(**report["prior"]) if isinstance(report.get("prior"), dict) else (
         PriorConfig())
     runs = read_runs(paths["runs.csv"])
-    return Posterior(
-        draws=draws,
+    posterior = Posterior(
         idata=idata,
         diagnostics=diagnostics,
         prior=prior,
-        nuisance=all(name in draws for name in NUISANCE_SITES),
+        nuisance=not partial,
         data_range=DataRange.from_features(runs.features()),
     )
+    # Posterior reads the posterior group and DISCREPANCY_GROUP; draws found in a third group
+    # are added to the latter
+    elsewhere = {k: v for k, v in found_elsewhere.items() if k not in posterior.draws}
+    return posterior.with_draws(**elsewhere) if elsewhere else posterior
 
 
 def _number(value) -> float:
