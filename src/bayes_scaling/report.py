@@ -7,7 +7,11 @@ atomically with mode 0644, :mod:`bayes_scaling.diagnostics` owns the diagnostic 
 :mod:`bayes_scaling.summary` the quantile summaries.
 
 ``report.json`` holds DESIGN.md section 5's keys exactly, plus a few extra keys (``ess_tail_min``,
-``warnings``, ``runs_description``, ``shape_rule``, ``learning_rate_source``, ``figures``).
+``warnings``, ``runs_description``, ``shape_rule``, ``learning_rate_source``, ``figures``; in
+``recommended``: ``<name>_ci50`` / ``<name>_ci90`` for every choice of the posterior, e.g.
+``learning_rate_ci90``, and ``outside_explored``, the recommended values outside the fitted
+runs' range with the factor by which they are outside). Generic rows' ``recommended`` has no
+architecture, batch size or learning rate keys.
 Summaries are the posterior median and equal-tailed 50% and 90% intervals.
 """
 
