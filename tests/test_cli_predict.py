@@ -69,8 +69,11 @@ def test_loader_reads_discrepancy_draws_from_another_group(split, tmp_path):
     run_dir = tmp_path / "moved"
     shutil.copytree(split["run_dir"], run_dir)
     idata = az.from_netcdf(split["run_dir"] / "posterior.nc")
-    moved = az.InferenceData(posterior=idata.posterior.drop_vars(["tau_x", "z_x"]),
-                             prior=idata.posterior[["tau_x", "z_x"]])
+    # the writer keeps them in DISCREPANCY_GROUP; move them to a group no reader expects
+    from bayes_scaling.posterior import DISCREPANCY_GROUP
+
+    moved = az.InferenceData(posterior=idata.posterior,
+                             prior_predictive=idata[DISCREPANCY_GROUP][["tau_x", "z_x"]])
     (run_dir / "posterior.nc").unlink()
     moved.to_netcdf(str(run_dir / "posterior.nc"))
     held = read_runs(split["held"]).features()

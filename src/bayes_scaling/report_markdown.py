@@ -13,9 +13,9 @@ __all__ = ["NUISANCE_LABELS", "render_markdown"]
 
 #: Labels of the nuisance summaries of report.json's ``nuisance`` key.
 NUISANCE_LABELS = {
-    "a_lr": "a_lr: lr* size exponent (lr* ∝ N_blocks^-a_lr)",
-    "b_lr": "b_lr: lr* tokens exponent (lr* ∝ D^-b_lr)",
-    "c_bs": "c_bs: lr* batch exponent (lr* ∝ batch^c_bs)",
+    "a_lr": "a_lr: lr* exponent in size (lr* ∝ N_blocks^-a_lr)",
+    "b_lr": "b_lr: lr* exponent in tokens (lr* ∝ D^-b_lr)",
+    "c_bs": "c_bs: lr* exponent in batch size (lr* ∝ batch^c_bs)",
     "lr_star_1e7": "lr* at 1e7 block parameters",
     "lam": "lam: weight of embedding-side params in N_eff",
     "omega": "omega: weight of embedding-side params in D",

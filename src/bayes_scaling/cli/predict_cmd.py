@@ -61,9 +61,7 @@ def predict_rows(rng_key, posterior, runs) -> dict[str, np.ndarray]:
         Each of shape ``(M,)``: ``PREDICTION_COLUMNS``, and ``error`` (median minus loss),
         ``covered50`` and ``covered90`` (NaN where the row has no loss).
     """
-    from bayes_scaling.recommend import padded_call
-
-    draws = padded_call(posterior.sample_predictive, runs.features(), rng_key)
+    draws = posterior.sample_predictive(rng_key, runs.features())  # pads its rows itself
     q05, q25, q50, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     out = dict(zip(PREDICTION_COLUMNS, (q50, q25, q75, q05, q95), strict=True))
     loss = np.asarray(runs.loss, np.float64)
