@@ -7,7 +7,7 @@ strategy, budget) is one Ray task: the local machine by default (``--num-cpus`` 
 bayes_scaling. Seed ``s`` is the strategy's random key and an offset ``1000 s`` of the truth's
 noise seed, so a replicate draws new observation noise too. ``active`` runs once per criterion of
 ``--criteria`` (today only ``n-opt``, the expected variance reduction of ln N_opt(target) per
-FLOP; a new criterion is one more word, passed to ``LoopConfig(criterion=...)``).
+FLOP; a new criterion is one more word, passed to ``LoopConfig.from_flat(criterion=...)``).
 
 Scores (``bayes_scaling.scoring``): regret at the target, N error, loss error, whether the
 predicted loss's 90% interval covers the true loss, and ``|ln(lr_rec / lr*_true)|`` with
@@ -83,12 +83,12 @@ def run_task(spec: dict) -> dict:
     from bayes_scaling.simulator.inprocess import SimulatedApi
     from bayes_scaling.simulator.random_truths import family_truth
     from bayes_scaling.simulator.truth import Truth, optimal_learning_rate
+    from bayes_scaling.summary import equal_tailed
 
     values = family_truth(spec["family_seed"], spec["truth"])
     truth = Truth.from_mapping({**values, "seed": values["seed"] + 1000 * spec["seed"]})
-    config = LoopConfig.from_flat(
-        **loop_kwargs(spec["strategy"], spec["loop_settings"], spec["budget"])
-    )
+    config = LoopConfig.from_flat(**loop_kwargs(spec["strategy"], spec["loop_settings"],
+                                                spec["budget"]))
     with tempfile.TemporaryDirectory() as tmp:
         api = SimulatedApi(truth, config.budget_flops)
         oracle = open_oracle(api, Path(tmp) / "ledger.sqlite", config.budget_flops)
@@ -102,7 +102,7 @@ def run_task(spec: dict) -> dict:
     scores = evaluate_recommendation(truth, rec, config.target_flops)
     lr_star = float(optimal_learning_rate(truth, rec.d_model, rec.num_layers,
                                           config.target_flops))
-    lo, median, hi = np.quantile(np.asarray(rec.predicted_loss, np.float64), [0.05, 0.5, 0.95])
+    lo, median, hi = equal_tailed(rec.predicted_loss)
     return {
         **{k: spec[k] for k in ("settings", "family_seed", "truth", "seed", "strategy")},
         "budget": float(spec["budget"]),
@@ -196,10 +196,12 @@ def run_tasks(specs: list[dict], *, address, num_cpus, rows_path: Path, progress
 
 def bootstrap_median_interval(diffs, rng, num=NUM_BOOTSTRAP) -> tuple[float, float]:
     """90% percentile-bootstrap interval of the median of paired differences."""
+    from bayes_scaling.summary import equal_tailed
+
     diffs = np.asarray(diffs, np.float64)
     idx = rng.integers(0, len(diffs), size=(num, len(diffs)))
     medians = np.median(diffs[idx], axis=1)
-    lo, hi = np.quantile(medians, [0.05, 0.95])
+    lo, _, hi = equal_tailed(medians)
     return float(lo), float(hi)
 
 

@@ -69,11 +69,9 @@ def test_loader_reads_discrepancy_draws_from_another_group(split, tmp_path):
     run_dir = tmp_path / "moved"
     shutil.copytree(split["run_dir"], run_dir)
     idata = az.from_netcdf(split["run_dir"] / "posterior.nc")
-    # the writer keeps them in DISCREPANCY_GROUP; move them to a group no reader expects
-    from bayes_scaling.posterior import DISCREPANCY_GROUP
-
+    # posterior.nc keeps tau_x, z_x in the prior group; move them to yet another group
     moved = az.InferenceData(posterior=idata.posterior,
-                             prior_predictive=idata[DISCREPANCY_GROUP][["tau_x", "z_x"]])
+                             prior_predictive=idata.prior[["tau_x", "z_x"]])
     (run_dir / "posterior.nc").unlink()
     moved.to_netcdf(str(run_dir / "posterior.nc"))
     held = read_runs(split["held"]).features()

@@ -71,15 +71,6 @@ def test_predictions_do_not_depend_on_padding(generic_posterior):
                                post.sample_predictive(key, many.take(np.arange(60)))[:, :3])
 
 
-def test_load_reads_back_what_was_written(generic_posterior, tmp_path):
-    path = tmp_path / "posterior.nc"
-    generic_posterior.idata.to_netcdf(str(path))
-    loaded = Posterior.load(path)
-    assert not loaded.nuisance and loaded.data_range is None
-    np.testing.assert_allclose(loaded.optimum(1e19).n_params,
-                               generic_posterior.optimum(1e19).n_params)
-
-
 def test_generic_posterior_has_no_learning_rate_and_a_central_aspect_ratio(generic_posterior):
     f = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4, batch_size=128,
                                          learning_rate=1e-3, train_flops=int(1e16))])

@@ -269,25 +269,6 @@ class Posterior:
                 out[str(name)] = array
         return out
 
-    @classmethod
-    def load(cls, path, *, prior: PriorConfig | None = None) -> Posterior:
-        """Read a Posterior from a posterior.nc written by ``fit`` or ``run``.
-
-        The file holds no data range (the extrapolation discrepancy is off) and no prior: pass
-        the one the fit used (default: ``PriorConfig()``). Diagnostics are recomputed.
-        """
-        from bayes_scaling.diagnostics import diagnose
-        from bayes_scaling.model import CORE_LATENT, NUISANCE_LATENT
-
-        idata = az.from_netcdf(path)
-        nuisance = "lam" in idata.posterior.data_vars
-        latent = CORE_LATENT + (NUISANCE_LATENT if nuisance else ())
-        divergences = 0
-        if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
-            divergences = int(np.sum(idata.sample_stats["diverging"].values))
-        return cls(idata=idata, diagnostics=diagnose(idata, latent, divergences),
-                   prior=PriorConfig() if prior is None else prior, nuisance=nuisance)
-
     def with_draws(self, **updates: np.ndarray) -> Posterior:
         """Return a copy with sites replaced or added, each an ``(S,)`` array.
 

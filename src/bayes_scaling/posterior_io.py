@@ -61,7 +61,7 @@ def _read_idata(path: Path):
 
 
 def load_posterior(run_dir: str | os.PathLike) -> Posterior:
-    """Rebuild the :class:`~bayes_scaling.posterior.Posterior` saved in ``run_dir``.
+    """Rebuild the :class:`~bayes_scaling.inference.Posterior` saved in ``run_dir``.
 
     Raises
     ------
@@ -87,19 +87,18 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
                               f"{', '.join(sorted(draws)) or 'none'}")
     missing = [name for name in CORE_SITES if name not in draws]
     partial = [name for name in NUISANCE_SITES if name not in draws]
-    if missing or (len(partial) < len(NUISANCE_SITES) and partial):
+    if missing or (partial and len(partial) < len(NUISANCE_SITES)):
         raise DataFormatError(f"{paths['posterior.nc']}: expected draws of "
-                              f"{', '.join(missing or partial)} (written by an older version? "
-                              "refit it)")
+                              f"{', '.join(missing or partial)}, got none (written by an "
+                              "older version? fit again)")
     size = draws["e"].shape[0]
-    found_elsewhere = {}
     for name in DISCREPANCY_DRAWS:
         if name in draws:
             continue
         for group in idata.groups():
             found = _flat(getattr(idata, group)).get(name)
             if found is not None and found.shape[0] == size:
-                draws[name] = found_elsewhere[name] = found
+                draws[name] = found
                 break
     if not all(name in draws for name in DISCREPANCY_DRAWS):
         logger.warning("%s holds no tau_x/z_x draws: predictions carry no extrapolation "
@@ -126,9 +125,8 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
         nuisance=not partial,
         data_range=DataRange.from_features(runs.features()),
     )
-    # Posterior reads the posterior group and DISCREPANCY_GROUP; draws found in a third group
-    # are added to the latter
-    elsewhere = {k: v for k, v in found_elsewhere.items() if k not in posterior.draws}
+    # discrepancy draws found outside the groups Posterior reads: carry them over
+    elsewhere = {k: draws[k] for k in DISCREPANCY_DRAWS if k in draws and k not in posterior.draws}
     return posterior.with_draws(**elsewhere) if elsewhere else posterior
 
 

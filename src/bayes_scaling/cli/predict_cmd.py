@@ -61,7 +61,7 @@ def predict_rows(rng_key, posterior, runs) -> dict[str, np.ndarray]:
         Each of shape ``(M,)``: ``PREDICTION_COLUMNS``, and ``error`` (median minus loss),
         ``covered50`` and ``covered90`` (NaN where the row has no loss).
     """
-    draws = posterior.sample_predictive(rng_key, runs.features())  # pads its rows itself
+    draws = posterior.sample_predictive(rng_key, runs.features())
     q05, q25, q50, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     out = dict(zip(PREDICTION_COLUMNS, (q50, q25, q75, q05, q95), strict=True))
     loss = np.asarray(runs.loss, np.float64)
@@ -85,8 +85,8 @@ def _row_inputs(runs) -> tuple[list[str], list[list]]:
 
 def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.errors import DataFormatError
+    from bayes_scaling.files import atomic_write_text
     from bayes_scaling.posterior_io import load_posterior
-    from bayes_scaling.report import atomic_write_text
     from bayes_scaling.runs_io import read_runs
 
     posterior = load_posterior(args.run_dir)
