@@ -7,8 +7,6 @@ batch-size-256 offset, so tests can check that recommend() picks the optimal lr 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import arviz as az
 import jax
 import numpy as np
@@ -16,14 +14,9 @@ import numpy as np
 from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.law import LawParams, optimal_allocation, predict_loss
 from bayes_scaling.params import ASPECT_RATIO_BAND
+from bayes_scaling.posterior import OptimumDraws
 
 TRUE_LAW = {"E": 1.8, "A": 400.0, "B": 600.0, "alpha": 0.34, "beta": 0.36}
-
-
-class OptimumDraws(NamedTuple):
-    n_params: np.ndarray
-    n_tokens: np.ndarray
-    loss: np.ndarray
 
 
 class FakePosterior:
@@ -72,6 +65,9 @@ class FakePosterior:
         bs = np.asarray(features.batch_size)
         mean = mean + np.where(bs == 256, self.bs256_offset, 0.0)[None, :]
         return mean
+
+    def expected_loss(self, features):
+        return self.predict_mean(features).mean(axis=0)
 
     def noise_sd(self, features):
         return np.full((len(self.draws["E"]), len(features.n_params)), self.sigma)

@@ -199,3 +199,32 @@ def test_discrepancy_switched_off_by_prior(api_posterior):
     # no data range (e.g. a hand-built Posterior): no discrepancy either
     opt = replace(api_posterior, data_range=None).optimum(1e19)
     np.testing.assert_array_equal(opt.loss, opt.law_loss)
+
+
+@pytest.mark.slow
+def test_recovery_of_a_learning_rate_power_law_in_size_and_tokens():
+    # a truth whose lr* falls with size AND rises with tokens (b_eta < 0, as in Step Law): the
+    # model's lr* (law.log_optimal_learning_rate) must find both exponents from the rows
+    from bayes_scaling.simulator.truth import optimal_learning_rate
+
+    truth = Truth.from_mapping({"eta0": 3e-4, "a_eta": 0.5, "b_eta": -0.2, "seed": 5})
+    configs = []
+    for i, (d, layers, flops) in enumerate(
+            (d, layers, flops) for d in (128, 384, 768) for layers in (2, 6)
+            for flops in (1e15, 1e16, 1e17)):
+        for j, lr in enumerate(np.geomspace(1e-4, 1e-2, 5)):
+            configs.append(RunConfig(d_model=d, num_layers=layers, num_heads=max(2, d // 64),
+                                     batch_size=(128, 256)[(i + j) % 2], learning_rate=float(lr),
+                                     train_flops=int(flops)))
+    loss = [observed_loss(truth, c) for c in configs]
+    post = fit_posterior(jax.random.key(1), features_from_configs(configs), loss,
+                         nuts=NutsConfig(num_warmup=300, num_samples=300, num_chains=2))
+    # the model's penalty terms are not the truth's (capped, step-scaled): the exponents are
+    # recovered to within 0.08, not necessarily inside a tight interval
+    for name, true in (("a_lr", 0.5), ("b_lr", -0.2)):
+        assert abs(np.median(post.draws[name]) - true) < 0.08, name
+    probe = [RunConfig(d_model=1024, num_layers=12, num_heads=16, batch_size=128,
+                       learning_rate=1e-3, train_flops=int(f)) for f in (1e16, 1e18)]
+    median = np.median(post.optimal_learning_rate(features_from_configs(probe)), axis=0)
+    true = [float(optimal_learning_rate(truth, 1024, 12, c.train_flops)) for c in probe]
+    np.testing.assert_allclose(np.log(median), np.log(true), atol=np.log(1.4))

@@ -79,3 +79,62 @@ def test_draws_broadcast_against_budgets_and_jit():
     jitted = jax.jit(optimal_loss)(column, budgets)
     np.testing.assert_allclose(jitted, optimal_loss(column, budgets), rtol=1e-12)
     assert jitted.dtype == jnp.float64
+
+
+@pytest.mark.parametrize("a_eta,b_eta,omega,d_eta", [(0.33, 0.0, 0.0, 1e9), (0.7, 0.2, 0.5, 3e9),
+                                                     (0.3, -0.2, 0.2, 1e8)])
+def test_lr_star_represents_the_truth_family(a_eta, b_eta, omega, d_eta):
+    # DESIGN §3: eta* = eta0 (body/1e8)^-a_eta (D/D_eta)^-b_eta; the model's power law in N, D
+    # and the batch must reproduce it exactly at matching parameters, for every shape and budget
+    from bayes_scaling.law import ModelData, log_optimal_learning_rate, log_tokens
+    from bayes_scaling.params import block_params
+    from bayes_scaling.simulator.truth import Truth
+    from bayes_scaling.simulator.truth import optimal_learning_rate as truth_lr
+
+    truth = Truth.from_mapping({"eta0": 8e-4, "a_eta": a_eta, "b_eta": b_eta, "omega": omega,
+                                "D_eta": d_eta})
+    d, layers = np.meshgrid([64.0, 256.0, 1024.0, 4096.0], [2.0, 8.0, 24.0])
+    d, layers = d.ravel(), layers.ravel()
+    for flops in (1e15, 1e18, 1e21):
+        data = ModelData(*(np.zeros(d.shape),) * 5, d_model=d, num_layers=layers,
+                         batch_size=np.full(d.shape, 256.0), log_lr=np.zeros(d.shape),
+                         log_flops=np.full(d.shape, np.log(flops)), mask=np.ones(d.shape))
+        params = {"l0": np.log(8e-4) + a_eta * np.log(10.0) - b_eta * np.log(1e9 / d_eta),
+                  "a_lr": a_eta, "b_lr": b_eta, "c_bs": 0.0, "omega": omega}
+        log_star = log_optimal_learning_rate(params, block_params(d, layers),
+                                             log_tokens(params, data), data.batch_size)
+        np.testing.assert_allclose(np.exp(log_star), truth_lr(truth, d, layers, flops),
+                                   rtol=1e-10)
+
+
+def test_lr_star_moves_with_tokens_and_batch_as_its_exponents_say():
+    from bayes_scaling.law import log_optimal_learning_rate
+
+    params = {"l0": np.log(1e-3), "a_lr": 0.5, "b_lr": -0.3, "c_bs": 0.5}
+    base = log_optimal_learning_rate(params, 1e7, np.log(1e9), 128.0)
+    assert float(base) == pytest.approx(np.log(1e-3))
+    more_tokens = log_optimal_learning_rate(params, 1e7, np.log(1e10), 128.0)
+    bigger_batch = log_optimal_learning_rate(params, 1e7, np.log(1e9), 512.0)
+    bigger_model = log_optimal_learning_rate(params, 1e8, np.log(1e9), 128.0)
+    assert float(more_tokens - base) == pytest.approx(0.3 * np.log(10.0))
+    assert float(bigger_batch - base) == pytest.approx(0.5 * np.log(4.0))
+    assert float(bigger_model - base) == pytest.approx(-0.5 * np.log(10.0))
+
+
+def test_frontier_gap_is_zero_on_the_frontier_and_grows_off_it():
+    from bayes_scaling.law import frontier_gap
+    from bayes_scaling.model import PriorConfig
+
+    prior = PriorConfig()
+    law = EPOCH
+    params = {"e": np.log(law.E), "alpha": law.alpha, "beta": law.beta,
+              "a_c": np.log(law.A) - law.alpha * np.log(prior.n_ref),
+              "b_c": np.log(law.B) - law.beta * np.log(prior.d_ref)}
+    flops = 1e20
+    n_opt, d_opt = optimal_allocation(law, flops)
+    sizes = np.array([1.0, 4.0, 16.0]) * float(n_opt)
+    mu = predict_loss(law, sizes, flops / (6 * sizes))
+    gap = np.asarray(frontier_gap(params, np.full(3, np.log(flops)), mu, prior=prior))
+    assert gap[0] == pytest.approx(0.0, abs=1e-9)
+    assert 0 < gap[1] < gap[2]
+    np.testing.assert_allclose(gap, np.log(mu / optimal_loss(law, flops)), atol=1e-9)

@@ -86,3 +86,78 @@ def test_recommend_rules_experiment_smoke(tmp_path):
     table = module.main(["--seeds", "1", "--warmup", "20", "--samples", "20", "--chains", "1",
                          "--out", str(out)])
     assert "| expected_loss |" in table and "| n_opt_median |" in table and out.exists()
+
+
+@pytest.mark.parametrize("target", [1e17, 1e19, 1e21])
+def test_recommended_shapes_are_ones_practitioners_train(target):
+    rec = recommend(jax.random.PRNGKey(0), FakePosterior(lr0=6e-4), target)
+    assert rec.d_model % 64 == 0 and rec.d_model // rec.num_heads == 64
+    assert rec.num_heads >= 2 and rec.num_heads % 2 == 0  # never 1 or an odd count such as 17
+    d, _, _ = candidate_shapes(practical=True)
+    assert d.min() == 128 and np.all((d // 64) % 2 == 0)
+
+
+def test_outside_explored_flags_how_far_each_value_is():
+    from bayes_scaling.recommend import outside_explored
+    from bayes_scaling.space import RunConfig
+
+    runs = features_from_configs([
+        RunConfig(d_model=d, num_layers=layers, num_heads=heads, batch_size=128,
+                  learning_rate=lr, train_flops=int(1e16))
+        for d, layers, heads, lr in ((128, 2, 2, 1e-4), (512, 8, 8, 1e-3), (256, 4, 16, 5e-4))
+    ])
+    rec = recommend(jax.random.PRNGKey(0), FakePosterior(lr0=6e-4), 1e19)
+    flags = {f["name"]: f for f in outside_explored(rec, runs)}
+    heads = flags["num_heads"]
+    assert heads["side"] == "above" and heads["explored"] == [2.0, 16.0]
+    assert heads["factor"] == pytest.approx(rec.num_heads / 16)
+    if rec.learning_rate < 1e-4:
+        assert flags["learning_rate"]["factor"] == pytest.approx(1e-4 / rec.learning_rate)
+    assert "batch_size" not in flags  # 128 was explored
+    ratio = rec.aspect_ratio
+    assert ("aspect_ratio" in flags) == (not 16.0 <= ratio <= 64.0)
+    inside = outside_explored(rec, features_from_configs([rec.config()]))
+    assert inside == []
+
+
+def test_generic_recommendation_has_no_invented_architecture():
+    posterior = FakePosterior()
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, generic=True)
+    assert rec.generic and rec.d_model is None and rec.learning_rate is None
+    assert rec.batch_size is None and rec.num_heads is None and rec.total_params is None
+    n_median = np.median(posterior.optimum(1e19).n_params)
+    assert rec.non_embedding_params == pytest.approx(n_median, rel=1e-6)
+    assert rec.tokens == pytest.approx(1e19 / (6 * rec.non_embedding_params))
+    assert rec.predicted_loss.shape == (400,)
+    with pytest.raises(InvalidConfigError, match="generic"):
+        rec.config()
+
+
+def test_learning_rate_choice_weighs_an_uncertain_lr_star():
+    # lr* uncertain by a factor ~e, loss cheap above lr* and dear below it: the expected-loss
+    # choice sits above the median lr*, and the interval reports lr*'s spread
+    class UncertainLr(FakePosterior):
+        def __init__(self):
+            super().__init__(lr0=6e-4)
+            self.shift = np.random.default_rng(1).standard_normal(self.num_draws)
+
+        def optimal_learning_rate(self, features):
+            return super().optimal_learning_rate(features) * np.exp(self.shift)[:, None]
+
+        def predict_mean(self, features):
+            law_only = FakePosterior.predict_mean(self.without_lr(), features)
+            x = np.log(np.asarray(features.learning_rate)[None, :]
+                       / self.optimal_learning_rate(features))
+            return law_only + 0.2 * np.maximum(-x, 0.0) ** 2 + 0.01 * np.maximum(x, 0.0) ** 2
+
+        def without_lr(self):
+            plain = FakePosterior()
+            plain.draws = self.draws
+            return plain
+
+    posterior = UncertainLr()
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    lr_draws = posterior.optimal_learning_rate(features_from_configs([rec.config()]))[:, 0]
+    assert rec.learning_rate > 1.5 * np.median(lr_draws)
+    lo, hi = np.quantile(rec.intervals["learning_rate"], [0.05, 0.95])
+    assert lo < np.median(lr_draws) < hi and hi / lo > 10

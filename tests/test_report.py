@@ -53,7 +53,10 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     out = tmp_path / "out"
     on_disk = json.loads((out / "report.json").read_text())
     assert DESIGN_KEYS <= set(on_disk)
-    assert set(on_disk["recommended"]) == RECOMMENDED_KEYS
+    extra = set(on_disk["recommended"]) - RECOMMENDED_KEYS  # issue 7: intervals and flags
+    assert RECOMMENDED_KEYS <= set(on_disk["recommended"])
+    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored"} <= extra
+    assert all(k.endswith(("_ci50", "_ci90")) for k in extra - {"outside_explored"})
     assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
     assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
@@ -151,3 +154,35 @@ def test_figures_need_the_callers_key_and_link_the_loop_progress(tmp_path, api_r
         assert (tmp_path / "b" / name).stat().st_size > 0 and f"]({name})" in md, name
         assert name in report["files"]
 
+
+
+def test_report_flags_values_outside_the_explored_range(tmp_path, api_runs):
+    rec = recommend(jax.random.PRNGKey(0), FakePosterior(lr0=6e-4), 1e19)
+    report = write_outputs(tmp_path / "out", runs=api_runs, posterior=FakePosterior(lr0=6e-4),
+                           recommendation=rec, target_flops=1e19, budget_flops=2e18,
+                           flops_used=4.4e17, strategy="fit", rng_key=jax.random.PRNGKey(3),
+                           figures=False)
+    flags = {f["name"]: f for f in report["recommended"]["outside_explored"]}
+    assert flags["num_heads"]["explored"] == [4.0, 4.0]  # every fitted run had 4 heads
+    assert flags["learning_rate"]["side"] == ("above" if rec.learning_rate > 6e-4 else "below")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "Outside the explored range" in markdown
+    assert f"num_heads = {rec.num_heads} is" in markdown
+
+
+def test_generic_report_recommends_size_and_tokens_only(tmp_path):
+    path = tmp_path / "generic.csv"
+    path.write_text("n_params,n_tokens,loss\n1e8,2e9,3.2\n4e8,8e9,2.9\n1e9,2e10,2.7\n")
+    runs = read_runs(path)
+    posterior = FakePosterior()
+    rec = recommend(jax.random.PRNGKey(0), posterior, 1e21, generic=True)
+    report = write_outputs(tmp_path / "out", runs=runs, posterior=posterior,
+                           recommendation=rec, target_flops=1e21, budget_flops=1e20,
+                           flops_used=1e20, strategy="fit", rng_key=jax.random.PRNGKey(3),
+                           figures=False)
+    recommended = report["recommended"]
+    assert {"non_embedding_params", "tokens", "predicted_loss"} <= set(recommended)
+    assert not {"d_model", "num_layers", "num_heads", "batch_size", "learning_rate"} & set(
+        recommended)
+    assert recommended["outside_explored"] == []
+    assert "no architecture" in (tmp_path / "out" / "report.md").read_text()

@@ -22,19 +22,25 @@ import numpy as np
 from bayes_scaling.params import CONTEXT_LENGTH, block_params, embedding_side_params
 
 __all__ = [
+    "LR_REF_BATCH",
     "LR_REF_PARAMS",
+    "LR_REF_TOKENS",
     "STEPS_REF",
     "LawParams",
     "ModelData",
+    "frontier_gap",
     "log_optimal_learning_rate",
+    "log_tokens",
     "mean_loss",
     "optimal_allocation",
     "optimal_loss",
     "predict_loss",
 ]
 
-#: Block parameters at which ``exp(l0)`` is the optimal learning rate.
+#: Block parameters, tokens and batch size at which ``exp(l0)`` is the optimal learning rate.
 LR_REF_PARAMS = 1e7
+LR_REF_TOKENS = 1e9
+LR_REF_BATCH = 128.0
 #: Optimizer steps at which ``exp(k_c)`` is the finite-step term.
 STEPS_REF = 1e4
 
@@ -95,9 +101,54 @@ class ModelData(NamedTuple):
     mask: jnp.ndarray
 
 
-def log_optimal_learning_rate(l0, a_lr, block):
-    """``ln lr* = l0 - a_lr ln(N_blocks / 1e7)``: the model's optimal learning rate. Broadcasts."""
-    return l0 - a_lr * jnp.log(block / LR_REF_PARAMS)
+def log_tokens(params: dict, data: ModelData):
+    """Natural log of the tokens each API row trained on, in the model's learned convention.
+
+    ``D = C / (6 (N_blocks + omega N_emb))``; ``(M,)``.
+    """
+    body = block_params(data.d_model, data.num_layers)
+    emb = embedding_side_params(data.d_model)
+    return data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb))
+
+
+def log_optimal_learning_rate(params: dict, block, log_d, batch_size):
+    """The model's optimal learning rate, a power law in size, tokens and batch size. Broadcasts.
+
+    ``ln lr* = l0 - a_lr ln(N_blocks / 1e7) - b_lr ln(D / 1e9) + c_bs ln(bs / 128)``, with
+    ``params`` holding ``l0``, ``a_lr``, ``b_lr``, ``c_bs`` (scalars or arrays broadcasting with
+    ``block``, ``log_d`` (natural log of tokens) and ``batch_size``). It can represent DESIGN.md
+    section 3's truth family (``eta0 (body/1e8)^-a_eta (D/D_eta)^-b_eta``) and the published fits:
+    Step Law (Li et al. 2025, ``lr* = 1.79 N^-0.713 D^0.307``, i.e. ``b_lr = -0.31``), DeepSeek
+    LLM (2024, ``lr* = 0.3118 C^-0.125`` with batch ``B* = 0.292 C^0.327``: the lr falls with
+    compute, partly offset by the growing batch) and Porian et al. (2024, tuned lr falling with N
+    and rising with the batch at small batches); see ``PriorConfig`` for the priors.
+    """
+    return (
+        params["l0"]
+        - params["a_lr"] * jnp.log(block / LR_REF_PARAMS)
+        - params["b_lr"] * (log_d - np.log(LR_REF_TOKENS))
+        + params["c_bs"] * jnp.log(batch_size / LR_REF_BATCH)
+    )
+
+
+def frontier_gap(params: dict, log_c, mu, *, prior):
+    """How far above the law's compute-optimal frontier each row's mean lies: ``(M,)``, >= 0.
+
+    ``max(0, ln mu - ln L0*(C))`` with ``L0*(C)`` the core law's minimum at the row's compute
+    (closed form of :func:`optimal_loss`; ``prior.n_ref``, ``prior.d_ref`` undo the centring of
+    ``a_c``, ``b_c``). Rows far from the
+    frontier (badly tuned, far off-optimum) are where the law and its nuisance terms are least
+    trustworthy; the likelihood widens with this gap (see :mod:`bayes_scaling.model`).
+    """
+    law = LawParams(
+        E=jnp.exp(params["e"]),
+        A=jnp.exp(params["a_c"] + params["alpha"] * np.log(prior.n_ref)),
+        B=jnp.exp(params["b_c"] + params["beta"] * np.log(prior.d_ref)),
+        alpha=params["alpha"],
+        beta=params["beta"],
+    )
+    best = optimal_loss(law, jnp.exp(log_c))
+    return jnp.maximum(jnp.log(mu) - jnp.log(best), 0.0)
 
 
 def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
@@ -124,18 +175,20 @@ def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
     body = block_params(data.d_model, data.num_layers)
     emb = embedding_side_params(data.d_model)
     log_n_eff = jnp.log(body + params["lam"] * emb)
-    log_d = data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb))
+    log_d = log_tokens(params, data)
     log_steps = log_d - jnp.log(data.batch_size * CONTEXT_LENGTH)
-    x = data.log_lr - log_optimal_learning_rate(params["l0"], params["a_lr"], body)
+    x = data.log_lr - log_optimal_learning_rate(params, body, log_d, data.batch_size)
     log_steps_eff = log_steps + params["p_lr"] * jnp.minimum(x, 0.0)
     steps_term = jnp.exp(params["k_c"] - params["gamma"] * (log_steps_eff - np.log(STEPS_REF)))
+    # above lr*, an instability penalty that longer runs tolerate better (finite-step effect)
+    hi_scale = params["c_hi"] * jnp.exp(-params["k_hi"] * (log_steps - np.log(STEPS_REF)))
     r = jnp.log(data.d_model / data.num_layers) - params["log_ar0"]
     shape = (
         1.0
         + params["c_deep"] * jnp.minimum(r, 0.0) ** 2
         + params["c_wide"] * jnp.maximum(r, 0.0) ** 2
     )
-    raw = (core(log_n_eff, log_d) + steps_term + params["c_hi"] * jnp.maximum(x, 0.0) ** 2) * shape
+    raw = (core(log_n_eff, log_d) + steps_term + hi_scale * jnp.maximum(x, 0.0) ** 2) * shape
     k = params["k_cap"]
     capped = params["l_init"] - jax.nn.softplus(k * (params["l_init"] - raw)) / k
     return jnp.where(data.is_config > 0.5, capped, generic)

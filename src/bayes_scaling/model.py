@@ -27,11 +27,16 @@ batch sizes and shapes do not bias ``N_opt``:
 - *Optimizer steps.* ``+ K S_eff^-gamma`` with ``S = D / (batch_size * 512)``: the finite-step
   term of Kaplan et al. (2020, eq. 1.6 ``(S_c/S)^alpha_S``). It is what makes batch 256 worse than
   128 at fixed compute (half the steps) and it carries the learning-rate effect below.
-- *Learning rate.* ``x = ln(lr / lr*)`` with ``lr* = exp(l0) (N_blocks / 1e8)^-a_lr`` (optimal
-  learning rates fall as a power of model size: Kaplan et al. 2020 app. D.6, DeepSeek-AI 2024,
-  Porian et al. 2024 sec. 4). Below the optimum progress per step scales with the learning rate
-  (the ``lr x steps`` trade-off of plain SGD dynamics), so ``S_eff = S exp(p min(x, 0))``;
-  above it, an instability penalty ``c_hi max(x, 0)^2``.
+- *Learning rate.* ``x = ln(lr / lr*)`` with ``ln lr* = l0 - a_lr ln(N_blocks / 1e7)
+  - b_lr ln(D / 1e9) + c_bs ln(bs / 128)`` (:func:`bayes_scaling.law.log_optimal_learning_rate`):
+  optimal learning rates fall as a power of model size (Kaplan et al. 2020 app. D.6, DeepSeek-AI
+  2024, Porian et al. 2024 sec. 4) and move with the training length and the batch (Step Law,
+  Li et al. 2025: ``lr* ∝ N^-0.713 D^0.307``; DeepSeek-AI 2024: ``lr* ∝ C^-0.125`` with the
+  batch growing as ``C^0.327``; Malladi et al. 2022's square-root rule for Adam). Below the
+  optimum progress per step scales with the learning rate (the ``lr x steps`` trade-off of plain
+  SGD dynamics), so ``S_eff = S exp(p min(x, 0))``; above it, an instability penalty
+  ``c_hi (S / 1e4)^-k_hi max(x, 0)^2`` that longer runs (more steps to recover from early
+  spikes) tolerate better.
 - *Shape.* A multiplicative ``1 + c_deep min(r, 0)^2 + c_wide max(r, 0)^2`` with
   ``r = ln(d / (L ar0))``: Kaplan et al. (2020, fig. 5) find the loss flat within a few percent
   for aspect ratios ``d/L`` of about 20-200, rising outside it.
@@ -39,10 +44,24 @@ batch sizes and shapes do not bias ``N_opt``:
   losses below ~1e14 FLOPs sit flat at ~10.5), so the API mean is the soft minimum
   ``l_init - softplus(k (l_init - raw)) / k`` with ``l_init`` and ``k`` learned.
 
-**Likelihood.** Student-t on ``ln loss`` (scale ``sigma`` learned, ``PriorConfig.student_df``):
-relative errors as in Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails
-absorb outliers (digitisation errors, the real API's regressor plateaus) instead of letting them
-drag the exponents.
+**Likelihood.** Student-t on ``ln loss`` (``PriorConfig.student_df``): relative errors as in
+Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails absorb outliers
+(digitisation errors, the real API's regressor plateaus) instead of letting them drag the
+exponents. Its scale widens with the row's distance from the compute-optimal frontier::
+
+    scale_i = sigma * (1 + s_far * g_i),   g_i = max(0, ln mu_i - ln L0*(C_i))
+
+(:func:`bayes_scaling.law.frontier_gap`: how far, in log loss, the row's mean lies above the core
+law's minimum at its compute), ``s_far ~ HalfNormal(far_scale)`` learned. A discrepancy that
+grows away from the frontier rather than a mixture: what decides ``N_opt`` is the frontier, and
+the rows far from it (badly tuned learning rates, far off-optimum sizes, saturated tiny runs)
+are exactly where the law's form and its nuisance terms are least right (Porian et al. 2024's
+no-decay set; the real API's plateaus), so their misfit should cost less, smoothly, without a
+discrete outlier class that NUTS mixes over badly and without discarding the information they
+carry about the nuisance terms (lr* and the shape penalties are learned from them).
+Multiplicative in ``sigma`` rather than added in quadrature: with an additive term the frontier
+rows of the real (deterministic) API let ``sigma`` collapse towards 0 while ``s_far`` carried the
+rest, a funnel NUTS could not mix (r-hat 2.5 on the 2025 API rows).
 
 **Priors** (weakly informative; see :class:`PriorConfig`). Published fits: Hoffmann et al.
 (2022) E = 1.69, alpha = 0.34, beta = 0.28; Epoch (2024) E = 1.82, alpha = 0.348, beta = 0.366;
@@ -86,7 +105,7 @@ import numpyro.distributions as dist
 
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
-from bayes_scaling.law import ModelData, mean_loss
+from bayes_scaling.law import ModelData, frontier_gap, mean_loss
 from bayes_scaling.params import VOCAB_SIZE, block_params, embedding_side_params
 
 __all__ = [
@@ -97,6 +116,7 @@ __all__ = [
     "NUISANCE_SITES",
     "ModelData",
     "extrapolation_distance",
+    "likelihood_scale",
     "PriorConfig",
     "make_model_data",
     "sample_discrepancy",
@@ -105,16 +125,20 @@ __all__ = [
 ]
 
 #: Parameters :func:`mean_loss` reads (``a_c``, ``b_c`` are deterministic sites).
-CORE_SITES = ("e", "a_c", "b_c", "alpha", "beta", "sigma")
+CORE_SITES = ("e", "a_c", "b_c", "alpha", "beta", "sigma", "s_far")
 #: Latent core sites NUTS samples (diagnostics are computed on these).
-CORE_LATENT = ("e", "a_s", "b_s", "alpha", "beta", "sigma")
+CORE_LATENT = ("e", "a_s", "b_s", "alpha", "beta", "sigma", "s_far")
 #: Nuisance parameters :func:`mean_loss` reads.
 NUISANCE_SITES = (
-    "lam", "omega", "k_c", "gamma", "l0", "a_lr", "p_lr", "c_hi",
+    "lam", "omega", "k_c", "gamma", "l0", "a_lr", "b_lr", "c_bs", "p_lr", "c_hi", "k_hi",
     "c_deep", "c_wide", "log_ar0", "l_init", "k_cap",
 )
 #: Latent nuisance sites (``k_c`` is deterministic, from ``k_lo``).
 NUISANCE_LATENT = tuple("k_lo" if s == "k_c" else s for s in NUISANCE_SITES)
+
+
+#: Prior settings that may be zero (``tau_median``: no discrepancy) or negative (location means).
+_MAY_BE_ZERO_OR_NEGATIVE = ("tau_median", "b_lr_mean", "c_bs_mean", "a_lr_mean")
 
 
 class PriorConfigError(BayesScalingError, ValueError):
@@ -140,6 +164,13 @@ class PriorConfig:
         (Hoffmann 2022, Epoch 2024), Kaplan (2020) 0.076/0.095 in a form without ``E``.
     sigma_scale : float
         ``sigma ~ HalfNormal(sigma_scale)`` on ``ln loss`` (relative error).
+    far_scale : float
+        ``s_far ~ HalfNormal(far_scale)``: how fast the likelihood's scale widens with the distance
+        from the frontier (module docstring); at the prior's median (~0.67) a saturated tiny run
+        (0.5 nats of log loss above the frontier) has 1.3x the frontier's scale, at its 95th
+        percentile (~2) twice; the data can switch it off. A wider prior (5) mixed worse on
+        generic rows scattered off the frontier (r-hat 1.012 at 2 x 500 draws on the slow
+        Chinchilla recovery test, 1.009 with 1).
     student_df : float
         Degrees of freedom of the Student-t likelihood. Fixed (not learned): with a few dozen
         runs ``nu`` is barely identified and a free ``nu`` slows NUTS; 5 keeps a finite variance
@@ -167,11 +198,26 @@ class PriorConfig:
     lr_log_sd : float
         ``l0 ~ Normal(ln lr_median, lr_log_sd)``.
     a_lr_mean, a_lr_sd : float
-        ``a_lr ~ Normal(mean, sd)``, the exponent of ``lr* ∝ N_blocks^-a_lr``.
+        ``a_lr ~ Normal(mean, sd)``, the exponent of ``lr* ∝ N_blocks^-a_lr``: published fits
+        span 0.25 (DeepSeek-AI 2024's ``C^-0.125`` at ``N ∝ C^0.5``) to 0.71 (Step Law, Li et
+        al. 2025); Kaplan et al. (2020, eq. D.1) are near 0.3 at these sizes.
+    b_lr_mean, b_lr_sd : float
+        ``b_lr ~ Normal(mean, sd)``, the tokens exponent of ``lr* ∝ D^-b_lr``: Step Law's
+        ``D^0.307`` is ``b_lr = -0.31``; fits with a fixed number of tokens per parameter
+        (Porian et al. 2024) fold it into ``a_lr``, i.e. ``b_lr = 0``. Centred between them,
+        wide enough for both signs.
+    c_bs_mean, c_bs_sd : float
+        ``c_bs ~ Normal(mean, sd)``, ``lr* ∝ bs^c_bs``: the square-root rule for Adam (Malladi et
+        al. 2022) is 0.5 at small batches; Step Law finds ``lr*`` nearly flat in the batch at
+        fixed N and D (0). Centred between them.
     p_lr_mean, p_lr_sd, p_lr_low, p_lr_high : float
         ``p_lr ~ TruncatedNormal(mean, sd, [low, high])``, progress per step below ``lr*``.
     c_hi_scale, c_deep_scale, c_wide_scale : float
-        ``HalfNormal`` scales of the high-lr penalty and the deep / wide shape penalties.
+        ``HalfNormal`` scales of the high-lr penalty (at 1e4 steps) and the deep / wide shape
+        penalties.
+    k_hi_mean, k_hi_sd, k_hi_high : float
+        ``k_hi ~ TruncatedNormal(mean, sd, [0, high])``: the high-lr penalty scales as
+        ``(S / 1e4)^-k_hi`` with the optimizer steps ``S``.
     ar0_median, ar0_log_sd : float
         ``log_ar0 ~ Normal(ln ar0_median, ar0_log_sd)``, the best aspect ratio ``d / L``.
     l_init_mean, l_init_sd : float
@@ -194,6 +240,7 @@ class PriorConfig:
     exponent_mean: float = 0.35
     exponent_sd: float = 0.15
     sigma_scale: float = 0.05
+    far_scale: float = 1.0
     student_df: float = 5.0
     lr_median: float = 1.2e-3
     tau_median: float = 0.015
@@ -207,13 +254,20 @@ class PriorConfig:
     gamma_mean: float = 0.4
     gamma_sd: float = 0.2
     lr_log_sd: float = 1.0
-    a_lr_mean: float = 0.3
+    a_lr_mean: float = 0.4
     a_lr_sd: float = 0.2
+    b_lr_mean: float = -0.1
+    b_lr_sd: float = 0.25
+    c_bs_mean: float = 0.25
+    c_bs_sd: float = 0.25
     p_lr_mean: float = 1.0
     p_lr_sd: float = 0.3
     p_lr_low: float = 0.1
     p_lr_high: float = 2.0
     c_hi_scale: float = 0.5
+    k_hi_mean: float = 0.5
+    k_hi_sd: float = 0.5
+    k_hi_high: float = 2.0
     c_deep_scale: float = 0.01
     c_wide_scale: float = 0.01
     ar0_median: float = 80.0
@@ -229,8 +283,9 @@ class PriorConfig:
         for name, value in self.__dict__.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise PriorConfigError(f"{name}: expected a number, got {value!r}")
-            if name == "tau_median" and np.isfinite(value) and value >= 0:
-                continue
+            if name in _MAY_BE_ZERO_OR_NEGATIVE and np.isfinite(value):
+                if name != "tau_median" or value >= 0:
+                    continue
             if not np.isfinite(value) or value <= 0:
                 raise PriorConfigError(f"{name}: expected a finite positive number, got {value!r}")
 
@@ -357,6 +412,7 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
         "alpha": alpha,
         "beta": beta,
         "sigma": numpyro.sample("sigma", dist.HalfNormal(prior.sigma_scale)),
+        "s_far": numpyro.sample("s_far", dist.HalfNormal(prior.far_scale)),
     }
     if nuisance:
         params.update(
@@ -365,9 +421,13 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
             gamma=numpyro.sample("gamma", truncated(prior.gamma_mean, prior.gamma_sd)),
             l0=numpyro.sample("l0", dist.Normal(np.log(prior.lr_median), prior.lr_log_sd)),
             a_lr=numpyro.sample("a_lr", dist.Normal(prior.a_lr_mean, prior.a_lr_sd)),
+            b_lr=numpyro.sample("b_lr", dist.Normal(prior.b_lr_mean, prior.b_lr_sd)),
+            c_bs=numpyro.sample("c_bs", dist.Normal(prior.c_bs_mean, prior.c_bs_sd)),
             p_lr=numpyro.sample("p_lr", truncated(prior.p_lr_mean, prior.p_lr_sd,
                                                   prior.p_lr_low, prior.p_lr_high)),
             c_hi=numpyro.sample("c_hi", dist.HalfNormal(prior.c_hi_scale)),
+            k_hi=numpyro.sample("k_hi", truncated(prior.k_hi_mean, prior.k_hi_sd, 0.0,
+                                                  prior.k_hi_high)),
             c_deep=numpyro.sample("c_deep", dist.HalfNormal(prior.c_deep_scale)),
             c_wide=numpyro.sample("c_wide", dist.HalfNormal(prior.c_wide_scale)),
             log_ar0=numpyro.sample("log_ar0", dist.Normal(np.log(prior.ar0_median),
@@ -385,6 +445,15 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
                                                   prior.k_c_log_sd))
         params["k_c"] = numpyro.deterministic("k_c", k_lo - shift_k)
     return params
+
+
+def likelihood_scale(params: dict, data: ModelData, mu, *, prior: PriorConfig):
+    """Per-row scale of the Student-t on ``ln loss``: ``sigma (1 + s_far g)``, ``(M,)``.
+
+    ``g`` is :func:`bayes_scaling.law.frontier_gap` (see the module docstring).
+    """
+    gap = frontier_gap(params, data.log_flops, mu, prior=prior)
+    return params["sigma"] * (1.0 + params["s_far"] * gap)
 
 
 def scaling_model(data: ModelData, *, prior: PriorConfig, nuisance: bool, loss=None):
@@ -409,7 +478,8 @@ def scaling_model(data: ModelData, *, prior: PriorConfig, nuisance: bool, loss=N
     with numpyro.handlers.mask(mask=data.mask > 0.5):
         log_obs = numpyro.sample(
             "log_loss",
-            dist.StudentT(prior.student_df, jnp.log(mu), params["sigma"]),
+            dist.StudentT(prior.student_df, jnp.log(mu), likelihood_scale(params, data, mu,
+                                                                          prior=prior)),
             obs=log_loss,
         )
     if loss is None:

@@ -37,6 +37,7 @@ __all__ = [
     "count_params",
     "embedding_side_params",
     "non_embedding_params",
+    "practical_num_heads",
     "target_shape_grid",
     "tokens_for_flops",
     "total_params",
@@ -166,6 +167,20 @@ def target_shape_grid() -> tuple[np.ndarray, np.ndarray]:
         indexing="ij",
     )
     return d_grid.ravel(), l_grid.ravel()
+
+
+def practical_num_heads(d_model) -> np.ndarray:
+    """Heads of a shape practitioners would train, 0 where ``d_model`` has no such head count.
+
+    Head dimension ``HEAD_DIM`` (64, as in GPT-2/3 up to 2.7B and the simulator's optimum) and an
+    even number of heads, at least 2: ``d_model / 64`` where ``d_model`` is a multiple of 128
+    (so never 1 head, nor an odd count such as 17 that tensor-parallel layouts cannot split).
+    Head dimension 128 is not used: every width a multiple of 128 already has an even count of
+    64-wide heads, and the shape penalty of the simulator's truth (DESIGN.md section 3) is zero
+    only at 64. Broadcasts; int64.
+    """
+    d = np.asarray(d_model, dtype=np.int64)
+    return np.where(d % (2 * HEAD_DIM) == 0, d // HEAD_DIM, 0).astype(np.int64)
 
 
 def non_embedding_params(d_model, num_layers):

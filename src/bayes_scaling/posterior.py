@@ -41,6 +41,7 @@ from bayes_scaling.law import (
     LawParams,
     ModelData,
     log_optimal_learning_rate,
+    log_tokens,
     mean_loss,
     optimal_allocation,
     predict_loss,
@@ -51,6 +52,7 @@ from bayes_scaling.model import (
     DataRange,
     PriorConfig,
     extrapolation_distance,
+    likelihood_scale,
     make_model_data,
 )
 from bayes_scaling.params import (
@@ -136,6 +138,10 @@ class PosteriorQueries(Protocol):
         """Posterior predictive draws of observed losses, ``(S, M)``."""
         ...
 
+    def expected_loss(self, features: RunFeatures) -> np.ndarray:
+        """Posterior expected mean loss of each row (discrepancy included), ``(M,)``."""
+        ...
+
     def optimal_learning_rate(self, features: RunFeatures) -> np.ndarray:
         """Per-draw optimal learning rate of each row, ``(S, M)``; NaN without an lr term."""
         ...
@@ -188,12 +194,21 @@ def _optimum_grid(params, log_flops, *, prior):
     )
 
     def one(p):
-        log_lr_star = log_optimal_learning_rate(p["l0"], p["a_lr"], body)
+        log_lr_star = log_optimal_learning_rate(p, body, log_tokens(p, data), bs)
         losses = mean_loss(p, data._replace(log_lr=log_lr_star), nuisance=True, prior=prior)
         i = jnp.argmin(losses)
         return losses[i], d[i], n_layers[i], bs[i], jnp.exp(log_lr_star[i])
 
     return jax.lax.map(one, params, batch_size=16)
+
+
+@partial(jax.jit, static_argnames=("nuisance", "prior"))
+def _scale_draws(params, data, *, nuisance, prior):
+    def one(p):
+        mu = mean_loss(p, data, nuisance=nuisance, prior=prior)
+        return likelihood_scale(p, data, mu, prior=prior)
+
+    return jax.vmap(one)(params)
 
 
 def _padded(method: Callable[..., np.ndarray]):
@@ -303,7 +318,17 @@ class Posterior:
         """
         mean = self.predict_mean(features)
         nu = self.prior.student_df
-        return mean * self.draws["sigma"][:, None] * np.sqrt(nu / (nu - 2.0))
+        return mean * self.log_noise_scale(features) * np.sqrt(nu / (nu - 2.0))
+
+    @_padded
+    def log_noise_scale(self, features: RunFeatures) -> np.ndarray:
+        """Scale of the Student-t on ``ln loss`` of each run, ``(S, M)``.
+
+        ``sigma (1 + s_far g)``, widening with the row's distance ``g`` from the
+        frontier (:func:`bayes_scaling.model.likelihood_scale`).
+        """
+        return _scale_draws(self._params(), self._data(features), nuisance=self.nuisance,
+                            prior=self.prior)
 
     def extrapolation_distance(self, features: RunFeatures) -> np.ndarray:
         """Distance ``u`` (nats) of each run beyond the fitted data, shape ``(M,)``; 0 inside."""
@@ -339,6 +364,18 @@ class Posterior:
         """
         return np.hypot(self.noise_sd(features), self.discrepancy_sd(features))
 
+    def expected_loss(self, features: RunFeatures) -> np.ndarray:
+        """Posterior expected mean loss of each run, shape ``(M,)``: what a decision minimises.
+
+        The average over draws of the law's mean times the discrepancy's expected factor
+        ``E exp(tau_x sqrt(u) z) = exp(tau_x^2 u / 2)`` (``u`` the distance beyond the data):
+        parameter uncertainty and the extrapolation's own uncertainty both cost what they cost.
+        """
+        tau, _ = self._discrepancy()
+        u = self.extrapolation_distance(features)
+        factor = np.exp(0.5 * tau[:, None] ** 2 * u[None, :])
+        return np.mean(self.predict_mean(features) * factor, axis=0)
+
     def sample_predictive(self, rng_key, features: RunFeatures) -> np.ndarray:
         """Posterior predictive draws of observed losses, shape ``(S, M)``.
 
@@ -355,7 +392,7 @@ class Posterior:
         tau, z = self._discrepancy()
         u = self.extrapolation_distance(features)
         t = np.asarray(jax.random.t(rng_key, self.prior.student_df, shape=mean.shape))
-        log_factor = (tau * z)[:, None] * np.sqrt(u)[None, :] + self.draws["sigma"][:, None] * t
+        log_factor = (tau * z)[:, None] * np.sqrt(u)[None, :] + self.log_noise_scale(features) * t
         return mean * np.exp(log_factor)
 
     def law_params(self) -> LawParams:
@@ -368,10 +405,11 @@ class Posterior:
         s, m = self.num_draws, len(features)
         if not self.nuisance:
             return np.full((s, m), np.nan)
-        body = block_params(features.d_model, features.num_layers)
-        log_star = log_optimal_learning_rate(
-            self.draws["l0"][:, None], self.draws["a_lr"][:, None], body[None, :]
-        )
+        data = make_model_data(features)
+        params = {k: self.draws[k][:, None] for k in ("l0", "a_lr", "b_lr", "c_bs", "omega")}
+        body = block_params(data.d_model, data.num_layers)[None, :]
+        log_star = log_optimal_learning_rate(params, body, log_tokens(params, data),
+                                             data.batch_size[None, :])
         return np.where(features.is_config[None, :], np.exp(np.asarray(log_star)), np.nan)
 
     def preferred_aspect_ratio(self) -> float:

@@ -29,7 +29,7 @@ import numpy as np
 
 from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.errors import DataFormatError
-from bayes_scaling.model import NUISANCE_SITES, DataRange, PriorConfig
+from bayes_scaling.model import CORE_SITES, NUISANCE_SITES, DataRange, PriorConfig
 from bayes_scaling.posterior import Posterior
 from bayes_scaling.runs_io import read_runs
 
@@ -85,6 +85,12 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
     if "e" not in draws or "sigma" not in draws:
         raise DataFormatError(f"{paths['posterior.nc']}: expected draws of e and sigma, got "
                               f"{', '.join(sorted(draws)) or 'none'}")
+    missing = [name for name in CORE_SITES if name not in draws]
+    partial = [name for name in NUISANCE_SITES if name not in draws]
+    if missing or (partial and len(partial) < len(NUISANCE_SITES)):
+        raise DataFormatError(f"{paths['posterior.nc']}: expected draws of "
+                              f"{', '.join(missing or partial)}, got none (written by an "
+                              "older version? fit again)")
     size = draws["e"].shape[0]
     for name in DISCREPANCY_DRAWS:
         if name in draws:
@@ -116,7 +122,7 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
         idata=idata,
         diagnostics=diagnostics,
         prior=prior,
-        nuisance=all(name in draws for name in NUISANCE_SITES),
+        nuisance=not partial,
         data_range=DataRange.from_features(runs.features()),
     )
     # discrepancy draws found outside the groups Posterior reads: carry them over

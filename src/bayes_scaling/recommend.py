@@ -1,37 +1,57 @@
 """From a posterior to a concrete configuration to train at the target compute.
 
 The shape is chosen on a grid that is wider than the API's (the target model may be larger):
-``d_model`` a multiple of 64 up to 8192 with head dimension 64 (``num_heads = d_model / 64``) and
-``num_layers`` 1..128, restricted to aspect ratios ``d_model / num_layers`` in [32, 256], the range
-over which Kaplan et al. (2020, fig. 5) found the loss of a fixed-size model within a few percent
-of its best. Two rules are offered:
+``d_model`` a multiple of 128 up to 8192 with head dimension 64 (an even number of heads, see
+``params.practical_num_heads``) and ``num_layers`` 1..128, restricted to aspect ratios
+``d_model / num_layers`` in [32, 256], the range over which Kaplan et al. (2020, fig. 5) found
+the loss of a fixed-size model within a few percent of its best. Two shape rules are offered:
 
 - ``"expected_loss"`` (the default): among shapes inside the posterior 90% interval of
-  ``N_opt``, the one with the lowest posterior-mean predicted loss at the target, each at its
-  posterior median optimal learning rate and batch size 128 (uses ``posterior.predict_mean``).
-  It is the Bayes decision when the utility is the run's loss (minimise its expected value),
-  and it lets the model's shape and learning-rate terms pick the aspect ratio; among shapes
-  within 1e-4 nats of the best (a law without shape terms), the aspect ratio nearest 90 wins.
+  ``N_opt``, the one with the lowest posterior expected loss at the target, each at its
+  posterior median optimal learning rate and batch size 128. It is the Bayes decision when the
+  utility is the run's loss, and it lets the model's shape and learning-rate terms pick the
+  aspect ratio; among shapes within 1e-4 nats of the best (a law without shape terms), the
+  aspect ratio nearest 90 wins.
 - ``"n_opt_median"``: the shape whose non-embedding count is closest (in log) to the posterior
   median of ``N_opt(target)``; among shapes within 1% of that count, the one whose aspect ratio
   is closest to the band's geometric centre (about 90). This needs nothing but
   ``posterior.optimum``.
 
+**Learning rate and batch size** are then chosen together for the shape, by the same rule: the
+pair (``batch_size`` in {128, 256}, ``learning_rate`` on a grid of factors ``e^-1.5 .. e^1.5``
+around the posterior median ``lr*`` of that batch) with the lowest posterior expected loss
+(:meth:`PosteriorQueries.expected_loss`: averaged over the draws, the extrapolation
+discrepancy's expected cost included). Averaging over draws is what makes an extrapolation the
+data cannot support cost what its uncertainty costs: where ``lr*`` at the target is uncertain
+and the loss is asymmetric in ``ln(lr / lr*)`` (slow progress below, instability above), the
+expected loss moves the choice off the median to the safer side. The learning rate is clipped to
+[1e-5, 1e-2]. Where the posterior has no learning-rate term (NaN ``lr*``), the GPT-3 table
+(Brown et al. 2020, table 2.1) interpolated in log-log at the model's size, and the batch size
+with the lower expected loss (128 on a tie).
+
+``Recommendation.intervals`` holds per-draw values of what the posterior chooses: the optimal
+learning rate of the recommended shape and batch (``learning_rate``), and each draw's own optimal
+``batch_size``, ``d_model``, ``num_layers``, ``num_heads`` and ``aspect_ratio`` at the target
+(from ``posterior.optimum``); the report summarises them as ``<name>_ci50`` / ``<name>_ci90``.
+:func:`outside_explored` says which recommended values lie outside the range the fitted runs
+explored, and by what factor.
+
+**Generic rows** (only ``n_params``, ``n_tokens``, ``loss``; ``generic=True``): the data say
+nothing about shapes or learning rates, so the recommendation is ``N`` = the posterior median
+of ``N_opt``, ``D = C / (6 N)`` and the predicted loss there, with no architecture, batch size
+or learning rate (those fields are None).
+
 On simulated default-truth posteriors (experiments/recommend_rules.py, results in
 experiments/results/recommend_rules.md) ``expected_loss`` had the lower true regret at 1e19
 FLOPs on average and in the worst case, so it is the default. For a plain Chinchilla posterior
-(no shape terms) both rules give nearly the same size.
-
-The learning rate is the posterior median of ``posterior.optimal_learning_rate`` clipped to
-[1e-5, 1e-2]; where the model has no learning-rate term (NaN), a default from the GPT-3 table
-(Brown et al. 2020, table 2.1) interpolated in log-log at the model's size. The batch size is 128
-or 256, whichever has the lower posterior-mean loss; 128 if the model does not distinguish them.
-Parameter counts of the final choice come from the reference model (``params.count_params``).
+(no shape terms) both rules give nearly the same size. Parameter counts of the final choice come
+from the reference model (``params.count_params``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,12 +59,13 @@ import jax
 import numpy as np
 
 from bayes_scaling.errors import InvalidConfigError
-from bayes_scaling.features import features_from_configs
+from bayes_scaling.features import RunFeatures, features_from_configs, features_from_generic
 from bayes_scaling.params import (
     ASPECT_RATIO_BAND,
     HEAD_DIM,
     count_params,
     non_embedding_params,
+    practical_num_heads,
     target_shape_grid,
 )
 from bayes_scaling.space import RunConfig
@@ -56,17 +77,22 @@ if TYPE_CHECKING:
 __all__ = [
     "ASPECT_RATIO_BAND",
     "LEARNING_RATE_CLIP",
+    "LEARNING_RATE_FACTORS",
     "Recommendation",
     "candidate_shapes",
     "default_learning_rate",
     "median_learning_rate",
+    "outside_explored",
     "recommend",
 ]
 
 logger = logging.getLogger(__name__)
 
 LEARNING_RATE_CLIP = (1e-5, 1e-2)
+#: Factors around the posterior median lr* that the learning-rate choice searches.
+LEARNING_RATE_FACTORS = np.exp(np.linspace(-1.5, 1.5, 31))
 _SHAPE_RULES = ("n_opt_median", "expected_loss")
+_BATCH_SIZES = (128, 256)
 _TIE_LOSS = 1e-4  # nats: shapes this close in posterior-mean loss count as equally good
 # Brown et al. 2020, table 2.1: (parameters, learning rate) of the GPT-3 family.
 _GPT3_LR = np.array(
@@ -91,42 +117,59 @@ class Recommendation:
     ----------
     target_flops : float
         The compute of the recommended run.
-    d_model, num_layers, num_heads, batch_size : int
-        The shape (head dimension 64) and batch size (128 or 256).
-    learning_rate : float
-        Posterior median optimal learning rate, or the documented default.
+    d_model, num_layers, num_heads, batch_size : int or None
+        The shape (head dimension 64) and batch size (128 or 256); None for generic rows.
+    learning_rate : float or None
+        The learning rate of lowest posterior expected loss, or the documented default; None
+        for generic rows.
     learning_rate_source : str
-        ``"posterior"`` or ``"default"`` (GPT-3 table; the model has no learning-rate term).
-    non_embedding_params, total_params : int
-        Exact counts of the reference model of this shape.
+        ``"posterior"``, ``"default"`` (GPT-3 table; the model has no learning-rate term) or
+        ``"none"`` (generic rows).
+    non_embedding_params : int
+        Exact count of the reference model of this shape (generic rows: the posterior median
+        of ``N_opt`` in the data's convention).
+    total_params : int or None
+        Exact total count (None for generic rows).
     tokens : float
         ``target_flops / (6 * non_embedding_params)``.
     predicted_loss : numpy.ndarray
         Posterior predictive draws of this configuration's loss at the target, shape ``(S,)``.
     shape_rule : str
-        The rule that chose the shape (``"n_opt_median"`` or ``"expected_loss"``).
+        The rule that chose the shape (``"n_opt_median"``, ``"expected_loss"``, ``"generic"``).
+    intervals : mapping of str to numpy.ndarray
+        Per-draw values of what the posterior chooses, each ``(S,)`` (module docstring).
     """
 
     target_flops: float
-    d_model: int
-    num_layers: int
-    num_heads: int
-    batch_size: int
-    learning_rate: float
+    d_model: int | None
+    num_layers: int | None
+    num_heads: int | None
+    batch_size: int | None
+    learning_rate: float | None
     learning_rate_source: str
     non_embedding_params: int
-    total_params: int
+    total_params: int | None
     tokens: float
     predicted_loss: np.ndarray = field(repr=False)
     shape_rule: str = "expected_loss"
+    intervals: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def generic(self) -> bool:
+        """True when the recommendation has no architecture (generic rows)."""
+        return self.d_model is None
 
     @property
     def aspect_ratio(self) -> float:
         """``d_model / num_layers``."""
+        if self.generic:
+            raise InvalidConfigError("aspect_ratio: expected a shape, got a generic recommendation")
         return self.d_model / self.num_layers
 
     def config(self) -> RunConfig:
         """Return it as a :class:`RunConfig` (in general outside the API's ranges)."""
+        if self.generic:
+            raise InvalidConfigError("config: expected a shape, got a generic recommendation")
         return RunConfig(
             d_model=self.d_model,
             num_layers=self.num_layers,
@@ -139,16 +182,22 @@ class Recommendation:
 
 def candidate_shapes(
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
+    *,
+    practical: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every searched shape: ``(d_model, num_layers, non_embedding_params)`` arrays of shape (K,).
 
-    ``d_model`` in 64, 128, ..., 8192; ``num_layers`` in 1..128; aspect ratio inside the band.
-    Counts use the closed form of ``params.non_embedding_params`` (proved equal to the model).
+    ``d_model`` in 64, 128, ..., 8192 (``practical=True``: only widths with an even number of
+    64-wide heads, ``params.practical_num_heads``); ``num_layers`` in 1..128; aspect ratio inside
+    the band. Counts use the closed form of ``params.non_embedding_params`` (proved equal to
+    the model).
     """
     low, high = aspect_ratio_band
     d_grid, l_grid = target_shape_grid()
     ratio = d_grid / l_grid
     keep = (ratio >= low) & (ratio <= high)
+    if practical:
+        keep &= practical_num_heads(d_grid) > 0
     d_model, num_layers = d_grid[keep], l_grid[keep]
     return d_model, num_layers, np.asarray(non_embedding_params(d_model, num_layers), np.float64)
 
@@ -202,6 +251,56 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
     return int(np.argmin(ratio_gap + 1e-9 * log_gap))
 
 
+def _settings(posterior, d_best: int, l_best: int, target_flops: float):
+    """Batch size and learning rate of lowest expected loss for one shape; see module docs."""
+    configs, order, from_posterior = [], [], True
+    for rank, batch_size in enumerate(_BATCH_SIZES):
+        lr, from_posterior = _learning_rates(posterior, [d_best], [l_best], batch_size,
+                                             target_flops)
+        factors = LEARNING_RATE_FACTORS if from_posterior else np.ones(1)
+        for factor in factors:
+            x = float(np.clip(lr[0] * factor, *LEARNING_RATE_CLIP))
+            configs.append(_config(d_best, l_best, batch_size, x, target_flops))
+            order.append(abs(np.log(factor)) + 10.0 * rank)
+    expected = posterior.expected_loss(features_from_configs(configs))
+    # exact ties (a model blind to the batch or the lr): batch 128, then the median lr*
+    best = int(np.argmin(expected + 1e-12 * np.asarray(order)))
+    return configs[best], from_posterior
+
+
+def _choice_draws(posterior, chosen: RunConfig, target_flops: float) -> dict[str, np.ndarray]:
+    """Per-draw values of what the posterior chooses (see ``Recommendation.intervals``)."""
+    out: dict[str, np.ndarray] = {}
+    lr = posterior.optimal_learning_rate(features_from_configs([chosen]))[:, 0]
+    if np.isfinite(lr).all():
+        out["learning_rate"] = np.asarray(lr, np.float64)
+    optimum = posterior.optimum(target_flops)
+    d_model = optimum.d_model
+    if d_model is not None:
+        layers = np.asarray(optimum.num_layers, np.float64)
+        out.update(
+            batch_size=np.asarray(optimum.batch_size, np.float64),
+            d_model=np.asarray(d_model, np.float64),
+            num_layers=layers,
+            num_heads=np.asarray(d_model, np.float64) / 64.0,
+            aspect_ratio=np.asarray(d_model, np.float64) / layers,
+        )
+    return out
+
+
+def _recommend_generic(rng_key, posterior, target_flops: float) -> Recommendation:
+    n_opt = np.asarray(posterior.optimum(target_flops).n_params, dtype=np.float64)
+    n = float(np.median(n_opt))
+    tokens = float(target_flops) / (6.0 * n)
+    draws = posterior.sample_predictive(rng_key, features_from_generic([n], [tokens]))
+    return Recommendation(
+        target_flops=float(target_flops), d_model=None, num_layers=None, num_heads=None,
+        batch_size=None, learning_rate=None, learning_rate_source="none",
+        non_embedding_params=int(round(n)), total_params=None, tokens=tokens,
+        predicted_loss=draws[:, 0], shape_rule="generic",
+    )
+
+
 def recommend(
     rng_key: jax.Array,
     posterior: PosteriorQueries,
@@ -209,6 +308,7 @@ def recommend(
     *,
     shape_rule: str = "expected_loss",
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
+    generic: bool = False,
 ) -> Recommendation:
     """Choose the configuration to train at ``target_flops`` from a posterior.
 
@@ -224,6 +324,9 @@ def recommend(
         How the shape is chosen (default ``"expected_loss"``); see the module docstring.
     aspect_ratio_band : (float, float)
         Allowed ``d_model / num_layers``.
+    generic : bool
+        The posterior was fitted to generic rows (only N, D, loss): recommend N, D and the
+        predicted loss only, no architecture or learning rate.
 
     Returns
     -------
@@ -238,7 +341,9 @@ def recommend(
         raise InvalidConfigError(f"target_flops: expected a positive number, got {target_flops!r}")
     if shape_rule not in _SHAPE_RULES:
         raise InvalidConfigError(f"shape_rule: expected one of {_SHAPE_RULES}, got {shape_rule!r}")
-    d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band)
+    if generic:
+        return _recommend_generic(rng_key, posterior, target_flops)
+    d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True)
     if d_model.size == 0:
         raise InvalidConfigError(f"aspect_ratio_band: no shape fits {aspect_ratio_band}")
     n_opt = np.asarray(posterior.optimum(target_flops).n_params, dtype=np.float64)
@@ -255,26 +360,14 @@ def recommend(
         lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops)
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops)
                    for i, lr in zip(inside, lrs, strict=True)]
-        mean_loss = posterior.predict_mean(features_from_configs(configs)).mean(axis=0)
+        mean_loss = posterior.expected_loss(features_from_configs(configs))
         # near-ties (within _TIE_LOSS nats; e.g. a law with no shape term): aspect ratio ~90
         tied = mean_loss <= mean_loss.min() + _TIE_LOSS
         centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
-    d_best, l_best = int(d_model[best]), int(num_layers[best])
-
-    scored = []
-    for batch_size in (128, 256):
-        lr, from_posterior = _learning_rates(
-            posterior, [d_best], [l_best], batch_size, target_flops
-        )
-        config = _config(d_best, l_best, batch_size, lr[0], target_flops)
-        mean = float(posterior.predict_mean(features_from_configs([config])).mean())
-        scored.append((mean, config, from_posterior))
-    if scored[1][0] < scored[0][0] - 1e-9 * abs(scored[0][0]):
-        _, chosen, from_posterior = scored[1]
-    else:
-        _, chosen, from_posterior = scored[0]
+    chosen, from_posterior = _settings(posterior, int(d_model[best]), int(num_layers[best]),
+                                       target_flops)
 
     counts = count_params(chosen.d_model, chosen.num_layers, chosen.num_heads)
     draws = posterior.sample_predictive(rng_key, features_from_configs([chosen]))
@@ -293,4 +386,38 @@ def recommend(
         tokens=float(target_flops) / (6.0 * counts.non_embedding),
         predicted_loss=draws[:, 0],
         shape_rule=shape_rule,
+        intervals=_choice_draws(posterior, chosen, target_flops),
     )
+
+
+def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> list[dict]:
+    """Recommended values outside the range the fitted API runs explored.
+
+    Checks ``learning_rate``, ``batch_size``, ``num_heads`` and ``aspect_ratio`` against the
+    min-max of the API rows of ``explored``. Returns one dict per value outside:
+    ``{"name", "value", "explored": [low, high], "side": "above" | "below", "factor"}`` with
+    ``factor`` how many times beyond the nearest end (> 1). Empty for generic recommendations
+    or without API rows.
+    """
+    rows = explored.take(explored.is_config)
+    if recommendation.generic or len(rows) == 0:
+        return []
+    values = {
+        "learning_rate": (recommendation.learning_rate, rows.learning_rate),
+        "batch_size": (recommendation.batch_size, rows.batch_size),
+        "num_heads": (recommendation.num_heads, rows.num_heads),
+        "aspect_ratio": (recommendation.aspect_ratio, rows.d_model / rows.num_layers),
+    }
+    flags = []
+    for name, (value, seen) in values.items():
+        seen = seen[np.isfinite(seen)]
+        if value is None or seen.size == 0:
+            continue
+        low, high = float(np.min(seen)), float(np.max(seen))
+        if value > high * (1 + 1e-9):
+            flags.append({"name": name, "value": float(value), "explored": [low, high],
+                          "side": "above", "factor": float(value) / high})
+        elif value < low * (1 - 1e-9):
+            flags.append({"name": name, "value": float(value), "explored": [low, high],
+                          "side": "below", "factor": low / float(value)})
+    return flags

@@ -7,7 +7,11 @@ atomically with mode 0644, :mod:`bayes_scaling.diagnostics` owns the diagnostic 
 :mod:`bayes_scaling.summary` the quantile summaries.
 
 ``report.json`` holds DESIGN.md section 5's keys exactly, plus a few extra keys (``ess_tail_min``,
-``warnings``, ``runs_description``, ``shape_rule``, ``learning_rate_source``, ``figures``).
+``warnings``, ``runs_description``, ``shape_rule``, ``learning_rate_source``, ``figures``; in
+``recommended``: ``<name>_ci50`` / ``<name>_ci90`` for every choice of the posterior, e.g.
+``learning_rate_ci90``, and ``outside_explored``, the recommended values outside the fitted
+runs' range with the factor by which they are outside). Generic rows' ``recommended`` has no
+architecture, batch size or learning rate keys.
 Summaries are the posterior median and equal-tailed 50% and 90% intervals.
 """
 
@@ -28,7 +32,7 @@ from bayes_scaling.files import atomic_write, atomic_write_text
 from bayes_scaling.oracle import Observation
 from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE
 from bayes_scaling.progress import NO_PROGRESS, Progress
-from bayes_scaling.recommend import Recommendation
+from bayes_scaling.recommend import Recommendation, outside_explored
 from bayes_scaling.report_markdown import render_markdown
 from bayes_scaling.runs_io import RunsData, runs_from_observations, write_runs_csv
 from bayes_scaling.summary import summarize
@@ -44,6 +48,8 @@ _LAW_NAMES = ("E", "A", "B", "alpha", "beta")
 #: Nuisance parameters that move the recommendation: (draw name, report key, transform).
 _NUISANCE = (
     ("a_lr", "a_lr", None),
+    ("b_lr", "b_lr", None),
+    ("c_bs", "c_bs", None),
     ("l0", "lr_star_1e7", np.exp),
     ("lam", "lam", None),
     ("omega", "omega", None),
@@ -84,17 +90,7 @@ def build_report(
         "n_opt": summarize(optimum.n_params),
         "d_opt": summarize(optimum.n_tokens),
         "loss_opt": summarize(optimum.loss),
-        "recommended": {
-            "d_model": rec.d_model,
-            "num_layers": rec.num_layers,
-            "num_heads": rec.num_heads,
-            "batch_size": rec.batch_size,
-            "learning_rate": rec.learning_rate,
-            "non_embedding_params": rec.non_embedding_params,
-            "total_params": rec.total_params,
-            "tokens": rec.tokens,
-            "predicted_loss": summarize(rec.predicted_loss),
-        },
+        "recommended": _recommended(rec, runs),
         "posterior": {
             name: {k: v for k, v in summarize(getattr(law, name)).items() if k != "ci50"}
             for name in _LAW_NAMES
@@ -116,6 +112,29 @@ def build_report(
     }
     report.update(dict(extra or {}))
     return report
+
+
+def _recommended(rec: Recommendation, runs: RunsData) -> dict[str, Any]:
+    """report.json's ``recommended``: the configuration, its intervals and its range flags.
+
+    Generic recommendations carry N, D (``tokens``) and the predicted loss only. Each per-draw
+    choice of the posterior (``Recommendation.intervals``) adds ``<name>_ci50`` and
+    ``<name>_ci90``; ``outside_explored`` lists the values outside the fitted runs' range.
+    """
+    out: dict[str, Any] = {}
+    if not rec.generic:
+        out.update(d_model=rec.d_model, num_layers=rec.num_layers, num_heads=rec.num_heads,
+                   batch_size=rec.batch_size, learning_rate=rec.learning_rate)
+    out.update(non_embedding_params=rec.non_embedding_params, tokens=rec.tokens,
+               predicted_loss=summarize(rec.predicted_loss))
+    if not rec.generic:
+        out["total_params"] = rec.total_params
+    for name, draws in rec.intervals.items():
+        summary = summarize(draws)
+        out[f"{name}_ci50"], out[f"{name}_ci90"] = summary["ci50"], summary["ci90"]
+    explored = runs.features() if len(runs) else None
+    out["outside_explored"] = [] if explored is None else outside_explored(rec, explored)
+    return out
 
 
 def _law_units(posterior: PosteriorQueries) -> str:

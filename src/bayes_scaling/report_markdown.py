@@ -13,7 +13,9 @@ __all__ = ["NUISANCE_LABELS", "render_markdown"]
 
 #: Labels of the nuisance summaries of report.json's ``nuisance`` key.
 NUISANCE_LABELS = {
-    "a_lr": "a_lr: lr* exponent (lr* ∝ N_blocks^-a_lr)",
+    "a_lr": "a_lr: lr* exponent in size (lr* ∝ N_blocks^-a_lr)",
+    "b_lr": "b_lr: lr* exponent in tokens (lr* ∝ D^-b_lr)",
+    "c_bs": "c_bs: lr* exponent in batch size (lr* ∝ batch^c_bs)",
     "lr_star_1e7": "lr* at 1e7 block parameters",
     "lam": "lam: weight of embedding-side params in N_eff",
     "omega": "omega: weight of embedding-side params in D",
@@ -34,7 +36,6 @@ def _interval(summary: Mapping[str, Any], fmt: Callable[[float], str] = _g) -> s
 def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> str:
     """report.md: the answer first, then the optimum, the posterior, diagnostics and warnings."""
     rec = report["recommended"]
-    loss = rec["predicted_loss"]
     n_opt, d_opt = report["n_opt"], report["d_opt"]
     internal = str(report.get("law_units", "")).startswith("internal")
     generic = str(report.get("law_units", "")).startswith("source")
@@ -44,14 +45,9 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         "",
         "## Answer",
         "",
-        f"Train **d_model = {rec['d_model']}, num_layers = {rec['num_layers']}, num_heads = "
-        f"{rec['num_heads']}**, batch size {rec['batch_size']}, learning rate "
-        f"{rec['learning_rate']:.3g} ({report.get('learning_rate_source', 'posterior')}), "
-        f"on {rec['tokens']:.3g} tokens "
-        f"({rec['non_embedding_params']:,} non-embedding parameters, {rec['total_params']:,} "
-        f"total). Predicted final loss **{loss['median']:.3f}** (90% interval "
-        f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).",
+        _answer(report),
         "",
+        *_settings_lines(rec),
         f"Compute-optimal at the target: N_opt = **{n_opt['median']:.3g}** {n_unit} "
         f"(90%: {n_opt['ci90'][0]:.3g}–{n_opt['ci90'][1]:.3g}), D_opt = "
         f"**{d_opt['median']:.3g}** tokens (90%: {d_opt['ci90'][0]:.3g}–"
@@ -131,6 +127,49 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
             caption = CAPTIONS.get(key, key)
             lines += [f"![{key}]({path})", "", f"*{caption}.*", ""]
     return "\n".join(lines)
+
+
+def _answer(report: Mapping[str, Any]) -> str:
+    rec = report["recommended"]
+    loss = rec["predicted_loss"]
+    tail = (f"Predicted final loss **{loss['median']:.3f}** (90% interval "
+            f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).")
+    if "d_model" not in rec:
+        return (f"Train a model of **{rec['non_embedding_params']:.4g} parameters** (the data's "
+                f"convention) on **{rec['tokens']:.4g} tokens**. {tail} The fitted rows give "
+                "only sizes, tokens and losses, so no architecture, batch size or learning "
+                "rate is recommended.")
+    return (f"Train **d_model = {rec['d_model']}, num_layers = {rec['num_layers']}, num_heads = "
+            f"{rec['num_heads']}**, batch size {rec['batch_size']}, learning rate "
+            f"{rec['learning_rate']:.3g} ({report.get('learning_rate_source', 'posterior')}), "
+            f"on {rec['tokens']:.3g} tokens "
+            f"({rec['non_embedding_params']:,} non-embedding parameters, "
+            f"{rec['total_params']:,} total). {tail}")
+
+
+def _settings_lines(rec: Mapping[str, Any]) -> list[str]:
+    """The posterior's intervals of its choices, then every value outside the explored range."""
+    lines = []
+    names = [k[: -len("_ci90")] for k in rec if k.endswith("_ci90")]
+    if names:
+        lines += ["What the posterior chooses (50% and 90% intervals over the draws; "
+                  "learning_rate: the optimal learning rate of the recommended shape and batch; "
+                  "the others: each draw's own optimum at the target):", ""]
+        for name in names:
+            lo50, hi50 = rec[f"{name}_ci50"]
+            lo90, hi90 = rec[f"{name}_ci90"]
+            lines.append(f"- {name}: 50% {_g(lo50)}–{_g(hi50)}, 90% {_g(lo90)}–{_g(hi90)}")
+        lines.append("")
+    flags = rec.get("outside_explored") or []
+    if flags:
+        lines += ["**Outside the explored range** (the fitted runs never tried these; the "
+                  "values are extrapolations of the model):", ""]
+        for flag in flags:
+            lo, hi = flag["explored"]
+            lines.append(f"- ⚠ {flag['name']} = {_g(flag['value'])} is {flag['factor']:.2g}x "
+                         f"{flag['side']} the explored {_g(lo)}–{_g(hi)}")
+        lines.append("")
+    return lines
 
 
 def _opt(value, fmt: str) -> str:

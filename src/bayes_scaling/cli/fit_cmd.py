@@ -78,7 +78,8 @@ def _run(args: argparse.Namespace, progress) -> int:
     key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
         key_fit, runs.features(), runs.loss)
-    recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule)
+    recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule,
+                               generic=runs.kind == "generic")
     flops_used = float(runs.flops.sum())
     report = write_outputs(
         out, runs=runs, posterior=posterior, recommendation=recommendation,
@@ -101,16 +102,22 @@ def _summary(report) -> str:
     n_opt, d_opt = report["n_opt"], report["d_opt"]
     generic = str(report.get("law_units", "")).startswith("source")
     n_unit = "params (the data's convention)" if generic else "non-embedding params"
+    shape = ("" if "d_model" not in rec else
+             f"d_model={rec['d_model']} num_layers={rec['num_layers']} "
+             f"num_heads={rec['num_heads']} batch_size={rec['batch_size']} "
+             f"learning_rate={rec['learning_rate']:.3g} ")
     lines = [
-        f"target {report['target_flops']:.3g} FLOPs: train d_model={rec['d_model']} "
-        f"num_layers={rec['num_layers']} num_heads={rec['num_heads']} "
-        f"batch_size={rec['batch_size']} learning_rate={rec['learning_rate']:.3g} "
-        f"on {rec['tokens']:.3g} tokens ({rec['non_embedding_params']:.3g} non-embedding params)",
+        f"target {report['target_flops']:.3g} FLOPs: train {shape}"
+        f"on {rec['tokens']:.3g} tokens ({rec['non_embedding_params']:.3g} {n_unit})",
         f"predicted loss {loss['median']:.3f} (90% {loss['ci90'][0]:.3f}-{loss['ci90'][1]:.3f});"
         f" N_opt {n_opt['median']:.3g} (90% {n_opt['ci90'][0]:.3g}-{n_opt['ci90'][1]:.3g})"
         f" {n_unit}; D_opt {d_opt['median']:.3g} tokens"
         f" (90% {d_opt['ci90'][0]:.3g}-{d_opt['ci90'][1]:.3g})",
     ]
+    for flag in rec.get("outside_explored", []):
+        lines.append(f"FLAG: {flag['name']}={flag['value']:.3g} is {flag['factor']:.2g}x "
+                     f"{flag['side']} the explored range {flag['explored'][0]:.3g}-"
+                     f"{flag['explored'][1]:.3g}")
     diag = report["diagnostics"]
     bad = report.get("diagnostic_warnings", [])
     if bad:
