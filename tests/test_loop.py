@@ -56,6 +56,7 @@ class Optimum:
     n_params: np.ndarray
     n_tokens: np.ndarray
     loss: np.ndarray
+    learning_rate: np.ndarray | None = None
 
 
 class FakePosterior:
@@ -71,6 +72,11 @@ class FakePosterior:
             B=550.0 * np.exp(0.3 * scale * z[2]), alpha=0.34 + 0.03 * scale * z[3],
             beta=0.36 + 0.03 * scale * z[4],
         )
+        self.draws = self.law._asdict()
+        self.num_draws = 200
+
+    def law_params(self):
+        return self.law
 
     def predict_mean(self, features):
         law = LawParams(*(np.asarray(p)[:, None] for p in self.law))
