@@ -302,7 +302,8 @@ class LoopResult:
     timings : dict of str to float
         Seconds spent in ``fit`` (all fits), ``final_fit`` (the part of ``fit`` spent in the
         final fit), ``acquisition``, ``query``, ``design`` (the yardstick) and ``total`` (wall
-        clock), and the same with a ``cpu_`` prefix (process CPU seconds, all threads: robust to other jobs on the machine).
+        clock), and the same with a ``cpu_`` prefix (process CPU seconds, all threads: robust
+        to other jobs on the machine).
     flops_used : float
     stop_reason : str
     extra : dict
