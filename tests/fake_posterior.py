@@ -24,6 +24,7 @@ class OptimumDraws(NamedTuple):
     n_params: np.ndarray
     n_tokens: np.ndarray
     loss: np.ndarray
+    learning_rate: np.ndarray | None = None  # a generic posterior's optimum has no settings
 
 
 class FakePosterior:

@@ -26,7 +26,8 @@ __all__ = ["register"]
 logger = logging.getLogger(__name__)
 
 _SAVED = ("api_url", "truth", "budget", "target", "strategy", "seed", "max_queries",
-          "planned_queries", "stop_width", "num_warmup", "num_samples", "num_chains")
+          "planned_queries", "stop_width", "num_warmup", "num_samples", "num_chains",
+          "criterion", "budget_plan")
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,12 @@ def register(subparsers) -> None:
     parser.add_argument("--stop-width", type=float, default=0.0,
                         help="stop once the N_opt 90%% interval's ln-width is below this "
                         "(default 0: spend the budget)")
+    parser.add_argument("--criterion", choices=("n-opt", "decision"), default="n-opt",
+                        help="active: n-opt (variance of ln N_opt at the target, default) or "
+                        "decision (the regret-weighted risk of size, learning rate and loss)")
+    parser.add_argument("--budget-plan", choices=("greedy", "c-optimal"), default="greedy",
+                        help="active: greedy (default) or buy only from the c-optimal design "
+                        "of the remaining budget, re-solved after every refit")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars and no per-step log lines (bars are also off "
@@ -106,6 +113,8 @@ def _loop_config(settings: dict):
             strategy=settings["strategy"], max_queries=int(settings["max_queries"]),
             planned_queries=int(settings.get("planned_queries") or 40),
             stop_ci_width=float(settings["stop_width"]), **nuts,
+            criterion=settings.get("criterion") or "n-opt",
+            budget_plan=settings.get("budget_plan") or "greedy",
         )
     except (ValueError, InferenceConfigError) as exc:
         raise InvalidConfigError(str(exc)) from None
