@@ -1,16 +1,26 @@
-"""Benchmark the strategies (active, isoflop-grid, random) on simulated truths (DESIGN.md §6).
+"""Benchmark the strategies on random truths, every run a Ray task (DESIGN.md §6, issue 10).
 
-Five truths that differ from the default (E, A, B, alpha, beta, eta0, a_eta, omega, lam varied
-within plausible ranges) x seeds; every strategy gets the same budget. Scores: regret at the
-target vs ``simulator.evaluation.true_optimum``, N error, loss error and whether the predicted
-loss's 90% interval covers the recommendation's true mean loss. Seed ``s`` is both the
-strategy's random key and an offset ``1000 s`` of the truth's noise seed. Prints the table and
-the medians and writes experiments/results/benchmark_strategies.md (or --out). Every run is
-appended to a JSON-lines file (--rows, default beside --out: ``<stem>.rows.jsonl``), and
-``--resume`` skips the runs already there, so an interrupted benchmark continues.
+Truths: members ``0 .. --truths - 1`` of the random family ``--family-seed`` of
+:mod:`bayes_scaling.simulator.random_truths` (every DESIGN §3 key varied). Each (truth, seed,
+strategy, budget) is one Ray task: the local machine by default (``--num-cpus`` workers),
+``--address HOST:PORT`` (or ``auto``) for a running cluster whose workers can import
+bayes_scaling. Seed ``s`` is the strategy's random key and an offset ``1000 s`` of the truth's
+noise seed, so a replicate draws new observation noise too. ``active`` runs once per criterion of
+``--criteria`` (today only ``n-opt``, the expected variance reduction of ln N_opt(target) per
+FLOP; a new criterion is one more word, passed to ``LoopConfig.from_flat(criterion=...)``).
 
-    python experiments/benchmark_strategies.py            # full (about 30 min on 2 cores)
-    python experiments/benchmark_strategies.py --tiny     # smoke test settings
+Scores (``bayes_scaling.scoring``): regret at the target, N error, loss error, whether the
+predicted loss's 90% interval covers the true loss, and ``|ln(lr_rec / lr*_true)|`` with
+``lr*_true`` the truth's optimal learning rate of the recommended shape at the target. The table
+pairs runs by (truth, seed): medians per strategy and budget, and a bootstrap 90% interval of the
+median paired difference to the best baseline (the baseline, ``random`` or ``isoflop-grid``, with
+the lower median regret at that budget). Figures: regret and interval width against FLOPs spent.
+
+Every finished run is appended (and fsynced) to a JSON-lines file beside ``--out``
+(``<stem>.rows.jsonl``); a rerun skips the runs already there (``--fresh`` starts over).
+
+    python experiments/benchmark_strategies.py                  # the full default set
+    python experiments/benchmark_strategies.py --tiny --truths 1 --seeds 1   # smoke settings
 """
 
 from __future__ import annotations
@@ -18,155 +28,388 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
-from bayes_scaling.api.oracle import open_oracle
-from bayes_scaling.files import atomic_write_text
-from bayes_scaling.loop import STRATEGIES, LoopConfig, run_loop
-from bayes_scaling.scoring import evaluate_recommendation
-from bayes_scaling.simulator.inprocess import SimulatedApi
-from bayes_scaling.simulator.truth import Truth
-from bayes_scaling.summary import equal_tailed
-
-TRUTHS = {
-    "lowE-steepN": dict(E=1.6, A=420.0, alpha=0.37, B=500.0, beta=0.34, seed=11),
-    "highE-flatN": dict(E=2.0, A=300.0, alpha=0.32, B=620.0, beta=0.38, seed=12),
-    "lr-shift": dict(eta0=9e-4, a_eta=0.25, A=380.0, beta=0.355, seed=13),
-    "emb-counts": dict(omega=0.5, lam=0.6, alpha=0.335, B=600.0, seed=14),
-    "data-hungry": dict(E=1.75, B=700.0, beta=0.35, alpha=0.36, eta0=5e-4, a_eta=0.4, seed=15),
-}
-
-
+OUT_DEFAULT = "experiments/results/benchmark_strategies.md"
+BASELINES = ("random", "isoflop-grid")
 # Full settings: the package defaults (planned 40 queries, budget spent, final fit 4 x (500 +
 # 1000)) except cheaper in-loop fits (they only rank queries: 120 + 120 draws, 5 queries per
-# refit), so that 30 runs fit in about half an hour on 2 shared cores.
-FULL_SETTINGS = dict(budget_flops=2e18, num_warmup=120, num_samples=120, queries_per_fit=5,
+# refit) and no Bayesian refit of isoflop-grid's runs (its own fit makes its recommendation).
+FULL_SETTINGS = dict(num_warmup=120, num_samples=120, queries_per_fit=5,
                      fit_baseline_posterior=False)
+TINY_SETTINGS = dict(max_queries=8, planned_queries=8, num_initial=4, num_warmup=10,
+                     num_samples=10, final_num_warmup=10, final_num_samples=10,
+                     final_num_chains=1, fit_baseline_posterior=False, num_bootstrap=50)
+METRICS = ("regret", "n_error", "loss_error", "lr_error")
+NUM_BOOTSTRAP = 2000
 
 
-def run_one(truth: Truth, strategy: str, seed: int, config_kwargs: dict) -> dict:
-    config = LoopConfig.from_flat(strategy=strategy, **config_kwargs)
+def strategy_labels(strategies, criteria) -> list[str]:
+    """``active`` becomes ``active:<criterion>`` for each criterion; the others stay."""
+    labels = []
+    for strategy in strategies:
+        labels += [f"active:{c}" for c in criteria] if strategy == "active" else [strategy]
+    return labels
+
+
+def loop_kwargs(label: str, settings: dict, budget: float) -> dict:
+    """``LoopConfig`` keyword arguments of one task."""
+    strategy, _, criterion = label.partition(":")
+    kwargs = {**settings, "strategy": strategy, "budget_flops": float(budget)}
+    if criterion and criterion != "n-opt":  # n-opt is the loop's criterion when none is named
+        kwargs["criterion"] = criterion
+    return kwargs
+
+
+def task_key(spec: dict) -> tuple:
+    return (spec["settings"], spec["family_seed"], spec["truth"], spec["seed"],
+            spec["strategy"], float(spec["budget"]))
+
+
+def run_task(spec: dict) -> dict:
+    """Run one (truth, seed, strategy, budget) and score it; the body of each Ray task."""
+    import jax
+
+    from bayes_scaling.api.oracle import open_oracle
+    from bayes_scaling.loop import LoopConfig, run_loop
+    from bayes_scaling.scoring import evaluate_recommendation
+    from bayes_scaling.simulator.inprocess import SimulatedApi
+    from bayes_scaling.simulator.random_truths import family_truth
+    from bayes_scaling.simulator.truth import Truth, optimal_learning_rate
+    from bayes_scaling.summary import equal_tailed
+
+    values = family_truth(spec["family_seed"], spec["truth"])
+    truth = Truth.from_mapping({**values, "seed": values["seed"] + 1000 * spec["seed"]})
+    config = LoopConfig.from_flat(**loop_kwargs(spec["strategy"], spec["loop_settings"],
+                                                spec["budget"]))
     with tempfile.TemporaryDirectory() as tmp:
         api = SimulatedApi(truth, config.budget_flops)
         oracle = open_oracle(api, Path(tmp) / "ledger.sqlite", config.budget_flops)
         start = time.perf_counter()
         try:
-            result = run_loop(jax.random.PRNGKey(seed), oracle, config)
+            result = run_loop(jax.random.PRNGKey(spec["seed"]), oracle, config)
         finally:
             oracle.close()
         seconds = time.perf_counter() - start
-    scores = evaluate_recommendation(truth, result.recommendation, config.target_flops)
-    predicted = np.asarray(result.recommendation.predicted_loss, np.float64)
-    lo, median, hi = equal_tailed(predicted)
+    rec = result.recommendation
+    scores = evaluate_recommendation(truth, rec, config.target_flops)
+    lr_star = float(optimal_learning_rate(truth, rec.d_model, rec.num_layers,
+                                          config.target_flops))
+    lo, median, hi = equal_tailed(rec.predicted_loss)
     return {
-        "strategy": strategy,
-        "seed": seed,
+        **{k: spec[k] for k in ("settings", "family_seed", "truth", "seed", "strategy")},
+        "budget": float(spec["budget"]),
         "n_runs": len(result.observations),
         "flops_used": result.flops_used,
         "largest_run": max(o.config.train_flops for o in result.observations),
-        "budget": config.budget_flops,
         "stop_reason": result.stop_reason,
         "seconds": seconds,
+        "cpu_seconds": result.timings.get("cpu_total"),
         "true_loss": scores["true_loss_of_recommended"],
         "predicted_median": float(median),
         "predicted_ci90": [float(lo), float(hi)],
+        "learning_rate": rec.learning_rate,
+        "true_lr_star": lr_star,
+        "lr_error": abs(math.log(rec.learning_rate / lr_star)),
+        "history": [{k: h.get(k) for k in ("flops_used", "n_opt_ci90_ln_width",
+                                            "loss_ci90_width")} for h in result.history],
         **{k: scores[k] for k in ("regret", "n_error", "loss_error", "ci90_covers_true_loss")},
     }
 
 
-def render(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| truth | strategy | seed | runs | FLOPs used | largest run | regret | "
-             "N error | true loss | predicted [ci90] | loss error | ci90 covers | seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lo, hi = r["predicted_ci90"]
-        lines.append(
-            f"| {r['truth']} | {r['strategy']} | {r['seed']} | {r['n_runs']} | "
-            f"{r['flops_used']:.3g} | {r['largest_run']:.0e} | {r['regret']:.4f} | "
-            f"{r['n_error']:.3f} | {r['true_loss']:.3f} | {r['predicted_median']:.3f} "
-            f"[{lo:.3f}, {hi:.3f}] | {r['loss_error']:.3f} | "
-            f"{'yes' if r['ci90_covers_true_loss'] else 'no'} | {r['seconds']:.0f} |"
-        )
-    lines += ["", "| strategy | median regret | median N error | median loss error | "
-              "median ci90 width | ci90 coverage |", "|---|---|---|---|---|---|"]
-    for strategy in STRATEGIES:
-        sub = [r for r in rows if r["strategy"] == strategy]
+def _task_on_node(spec: dict) -> dict:
+    """:func:`run_task` inside a Ray worker; the row also names the node that ran it."""
+    import ray
+
+    return {**run_task(spec), "node": ray.get_runtime_context().get_node_id()}
+
+
+def check_specs(labels, settings, budgets) -> None:
+    """Build every task's ``LoopConfig`` up front: a bad criterion fails here, in one line."""
+    from bayes_scaling.loop import LoopConfig
+
+    for label in labels:
+        for budget in budgets:
+            try:
+                LoopConfig.from_flat(**loop_kwargs(label, settings, budget))
+            except (TypeError, ValueError) as exc:
+                raise SystemExit(f"benchmark_strategies: {label} at {budget:.0e}: {exc}") from None
+
+
+def read_rows(path: Path) -> dict:
+    """Finished rows by task key; rows of the old hand-picked truths are dropped from the file."""
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [row for row in rows if "family_seed" in row]
+    if len(kept) < len(rows):
+        from bayes_scaling.files import atomic_write_text
+
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in kept))
+    return {task_key(row): row for row in kept}
+
+
+def append_row(path: Path, row: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def run_tasks(specs: list[dict], *, address, num_cpus, rows_path: Path, progress=True) -> list:
+    """Run ``specs`` as Ray tasks, appending each finished row to ``rows_path``; returns rows."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+    from tqdm import tqdm
+
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    rows = []
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=1)(_task_on_node)
+        pending = {remote.remote(spec): spec for spec in specs}
+        with tqdm(total=len(specs), unit="run", disable=not progress, file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                spec = pending.pop(ready[0])
+                row = ray.get(ready[0])
+                append_row(rows_path, row)
+                rows.append(row)
+                bar.set_postfix_str(f"{spec['strategy']} truth {spec['truth']} seed "
+                                    f"{spec['seed']} {spec['budget']:.0e}: regret "
+                                    f"{row['regret']:.4f}, {row['seconds']:.0f} s")
+                bar.update(1)
+    finally:
+        ray.shutdown()
+    return rows
+
+
+def bootstrap_median_interval(diffs, rng, num=NUM_BOOTSTRAP) -> tuple[float, float]:
+    """90% percentile-bootstrap interval of the median of paired differences."""
+    from bayes_scaling.summary import equal_tailed
+
+    diffs = np.asarray(diffs, np.float64)
+    idx = rng.integers(0, len(diffs), size=(num, len(diffs)))
+    medians = np.median(diffs[idx], axis=1)
+    lo, _, hi = equal_tailed(medians)
+    return float(lo), float(hi)
+
+
+def summarise(rows: list[dict], labels: list[str], budgets: list[float], seed: int = 0):
+    """Per (label, budget) medians, and paired differences to the best baseline."""
+    rng = np.random.default_rng(seed)
+    summary, diffs = [], []
+    for budget in budgets:
+        by_label = {label: {(r["truth"], r["seed"]): r for r in rows
+                            if r["strategy"] == label and r["budget"] == budget}
+                    for label in labels}
+        for label, runs in by_label.items():
+            if runs:
+                vals = list(runs.values())
+                summary.append({
+                    "strategy": label, "budget": budget, "n": len(vals),
+                    **{m: float(np.median([r[m] for r in vals])) for m in METRICS},
+                    "ci90_width": float(np.median([r["predicted_ci90"][1]
+                                                   - r["predicted_ci90"][0] for r in vals])),
+                    "covered": sum(bool(r["ci90_covers_true_loss"]) for r in vals),
+                    "flops_used": float(np.median([r["flops_used"] for r in vals])),
+                    "seconds": float(np.median([r["seconds"] for r in vals])),
+                })
+        present = [b for b in BASELINES if by_label.get(b)]
+        if not present:
+            continue
+        best = min(present, key=lambda b: np.median([r["regret"] for r in by_label[b].values()]))
+        for label, runs in by_label.items():
+            pairs = sorted(set(runs) & set(by_label[best]))
+            if label == best or not pairs:
+                continue
+            entry = {"strategy": label, "baseline": best, "budget": budget, "pairs": len(pairs)}
+            for metric in ("regret", "n_error", "loss_error"):
+                d = [runs[p][metric] - by_label[best][p][metric] for p in pairs]
+                entry[metric] = (float(np.median(d)), *bootstrap_median_interval(d, rng))
+            diffs.append(entry)
+    return summary, diffs
+
+
+def plot(rows: list[dict], labels: list[str], path: Path) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+
+    from bayes_scaling.files import save_figure
+
+    fig = Figure(figsize=(11, 4.2))
+    ax_regret, ax_width = fig.subplots(1, 2)
+    colors = {label: f"C{i}" for i, label in enumerate(labels)}
+    for label in labels:
+        sub = [r for r in rows if r["strategy"] == label]
         if not sub:
             continue
-        covered = sum(r["ci90_covers_true_loss"] for r in sub)
+        x = np.array([r["flops_used"] for r in sub])
+        ax_regret.scatter(x, [max(r["regret"], 1e-5) for r in sub], s=14, alpha=0.5,
+                          color=colors[label])
+        budgets = sorted({r["budget"] for r in sub})
+        med_x = [np.median([r["flops_used"] for r in sub if r["budget"] == b]) for b in budgets]
+        med = [max(np.median([r["regret"] for r in sub if r["budget"] == b]), 1e-5)
+               for b in budgets]
+        ax_regret.plot(med_x, med, "o-", color=colors[label], label=f"{label} (median)")
+        for r in sub:
+            hist = [h for h in r["history"] if h.get("n_opt_ci90_ln_width") is not None]
+            if len(hist) > 1:
+                ax_width.plot([h["flops_used"] for h in hist],
+                              [h["n_opt_ci90_ln_width"] for h in hist], color=colors[label],
+                              alpha=0.25, lw=0.8)
+            if hist:
+                ax_width.scatter(hist[-1]["flops_used"], hist[-1]["n_opt_ci90_ln_width"],
+                                 color=colors[label], s=14)
+        ax_width.plot([], [], color=colors[label], label=label)
+    ax_regret.set(xscale="log", yscale="log", xlabel="FLOPs spent",
+                  ylabel="regret at 1e19 (nats; floor 1e-5)", title="Regret")
+    ax_width.set(xscale="log", xlabel="FLOPs spent", ylabel="90% interval width of ln N_opt(1e19)",
+                 title="Interval width (lines: active's fits along the way)")
+    budgets = [r["budget"] for r in rows]
+    if budgets:
+        for ax in (ax_regret, ax_width):
+            ax.set_xlim(min(1e16, min(budgets) / 4), max(budgets) * 2)
+            ax.xaxis.set_minor_formatter(NullFormatter())
+    ax_regret.legend(fontsize=7)
+    ax_width.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def render(rows, labels, budgets, header: str, figure: str | None) -> str:
+    summary, diffs = summarise(rows, labels, budgets)
+    lines = [header, "", "## Per strategy and budget (medians over (truth, seed))", "",
+             "| strategy | budget | runs | regret | N error | loss error | "
+             "\\|ln lr_rec/lr*\\| | ci90 width | ci90 coverage | FLOPs used | seconds/run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summary:
         lines.append(
-            f"| {strategy} | {np.median([r['regret'] for r in sub]):.4f} | "
-            f"{np.median([r['n_error'] for r in sub]):.3f} | "
-            f"{np.median([r['loss_error'] for r in sub]):.3f} | "
-            f"{np.median([r['predicted_ci90'][1] - r['predicted_ci90'][0] for r in sub]):.3f} | "
-            f"{covered}/{len(sub)} |"
-        )
+            f"| {s['strategy']} | {s['budget']:.0e} | {s['n']} | {s['regret']:.4f} | "
+            f"{s['n_error']:.3f} | {s['loss_error']:.3f} | {s['lr_error']:.3f} | "
+            f"{s['ci90_width']:.3f} | {s['covered']}/{s['n']} | {s['flops_used']:.3g} | "
+            f"{s['seconds']:.0f} |")
+    if diffs:
+        lines += ["", "## Paired differences to the best baseline", "",
+                  "Median over (truth, seed) pairs of strategy minus baseline, with a 90% "
+                  f"bootstrap interval ({NUM_BOOTSTRAP} resamples of the pairs); negative is "
+                  "better than the baseline.", "",
+                  "| strategy | baseline | budget | pairs | regret | N error | loss error |",
+                  "|---|---|---|---|---|---|---|"]
+        for d in diffs:
+            cells = [f"{d[m][0]:+.4f} [{d[m][1]:+.4f}, {d[m][2]:+.4f}]"
+                     for m in ("regret", "n_error", "loss_error")]
+            lines.append(f"| {d['strategy']} | {d['baseline']} | {d['budget']:.0e} | "
+                         f"{d['pairs']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Runs", "",
+              "| truth | seed | strategy | budget | runs | FLOPs used | largest run | regret | "
+              "N error | \\|ln lr_rec/lr*\\| | true loss | predicted [ci90] | covers | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["budget"], r["truth"], r["seed"], r["strategy"])):
+        lo, hi = r["predicted_ci90"]
+        lines.append(
+            f"| {r['truth']} | {r['seed']} | {r['strategy']} | {r['budget']:.0e} | "
+            f"{r['n_runs']} | {r['flops_used']:.3g} | {r['largest_run']:.0e} | "
+            f"{r['regret']:.4f} | {r['n_error']:.3f} | {r['lr_error']:.3f} | "
+            f"{r['true_loss']:.3f} | {r['predicted_median']:.3f} [{lo:.3f}, {hi:.3f}] | "
+            f"{'yes' if r['ci90_covers_true_loss'] else 'no'} | {r['seconds']:.0f} |")
+    if figure:
+        lines += ["", f"![regret and interval width against FLOPs spent]({figure})"]
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="smoke-test settings")
-    parser.add_argument("--truths", type=int, default=len(TRUTHS), help="how many truths")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
-    parser.add_argument("--out", default="experiments/results/benchmark_strategies.md")
+    parser.add_argument("--family-seed", type=int, default=0,
+                        help="seed of the random truth family (default 0)")
+    parser.add_argument("--truths", type=int, default=10, help="members 0..N-1 (default 10)")
+    parser.add_argument("--seeds", type=int, default=2, help="replicates (default 2)")
+    parser.add_argument("--strategies", nargs="+", default=["active", *BASELINES])
+    parser.add_argument("--criteria", nargs="+", default=["n-opt"],
+                        help="acquisition criteria of the active strategy (default: n-opt)")
+    parser.add_argument("--budgets", nargs="+", type=float, default=None,
+                        help="budgets in FLOPs (default 5e17 2e18; --tiny: 2e17)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster address (HOST:PORT or 'auto'); default: local Ray")
+    parser.add_argument("--num-cpus", type=int, default=None,
+                        help="local Ray workers (default: every core)")
+    parser.add_argument("--out", default=OUT_DEFAULT)
     parser.add_argument("--rows", default=None,
-                        help="JSON-lines file of finished runs, appended to (default: beside "
-                        "--out, <stem>.rows.jsonl)")
+                        help="JSON-lines file of finished runs (default <stem>.rows.jsonl "
+                        "beside --out); a rerun skips the runs in it")
+    parser.add_argument("--fresh", action="store_true", help="discard --rows and start over")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip the runs already in --rows")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.tiny:
-        kwargs = dict(budget_flops=2e17, max_queries=8, planned_queries=8, num_initial=4,
-                      num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
-                      final_num_chains=1, fit_baseline_posterior=False, num_bootstrap=50)
-    else:
-        kwargs = FULL_SETTINGS
+    settings_name = "tiny" if args.tiny else "full"
+    settings = TINY_SETTINGS if args.tiny else FULL_SETTINGS
+    budgets = args.budgets or ([2e17] if args.tiny else [5e17, 2e18])
+    labels = strategy_labels(args.strategies, args.criteria)
+    check_specs(labels, settings, budgets)
     out = Path(args.out)
     rows_path = Path(args.rows) if args.rows else out.with_name(out.stem + ".rows.jsonl")
     rows_path.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if args.resume and rows_path.is_file():
-        for line in rows_path.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["truth"], row["seed"], row["strategy"])] = row
-    elif rows_path.is_file():
-        rows_path.unlink()
-    rows = []
-    for name, values in list(TRUTHS.items())[: args.truths]:
-        for seed in range(args.seeds):
-            # A replicate draws new observation noise as well as new strategy randomness, so the
-            # fixed isoflop-grid design is not scored twice on the same losses.
-            truth = Truth.from_mapping({**values, "seed": values["seed"] + 1000 * seed})
-            for strategy in args.strategies:
-                row = done.get((name, seed, strategy))
-                if row is None:
-                    row = {"truth": name, **run_one(truth, strategy, seed, kwargs)}
-                    with rows_path.open("a") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                print(f"{name} seed {seed} {strategy}: regret {row['regret']:.4f}, N error "
-                      f"{row['n_error']:.3f}, covers {row['ci90_covers_true_loss']}, "
-                      f"{row['n_runs']} runs, {row['flops_used']:.3g} FLOPs, "
-                      f"{row['seconds']:.0f} s", flush=True)
-                if row["flops_used"] > row["budget"]:
-                    raise SystemExit(f"{strategy} overspent: {row['flops_used']}")
-                rows.append(row)
-    header = (f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})"
-              f"\n\nSettings: {kwargs}; target 1e19; truths: "
-              + "; ".join(f"{k}={v}" for k, v in list(TRUTHS.items())[: args.truths]))
+    if args.fresh:
+        rows_path.unlink(missing_ok=True)
+    done = read_rows(rows_path)
+    specs, rows = [], []
+    for budget in budgets:
+        for truth in range(args.truths):
+            for seed in range(args.seeds):
+                for label in labels:
+                    spec = {"settings": settings_name, "family_seed": args.family_seed,
+                            "truth": truth, "seed": seed, "strategy": label,
+                            "budget": float(budget), "loop_settings": settings}
+                    if task_key(spec) in done:
+                        rows.append(done[task_key(spec)])
+                    else:
+                        specs.append(spec)
+    print(f"{len(rows)} runs already in {rows_path}, {len(specs)} to run", flush=True)
+    start = time.perf_counter()
+    if specs:
+        rows += run_tasks(specs, address=args.address, num_cpus=args.num_cpus,
+                          rows_path=rows_path, progress=not args.no_progress)
+    wall = time.perf_counter() - start
+    for row in rows:
+        if row["flops_used"] > row["budget"]:
+            raise SystemExit(f"{row['strategy']} overspent: {row['flops_used']}")
+    figure = out.with_suffix(".png")
+    plot(rows, labels, figure)
+    from bayes_scaling.simulator.random_truths import family_truth
+
+    header = (
+        f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})\n\n"
+        f"Truths: members 0-{args.truths - 1} of random family seed {args.family_seed} "
+        f"(bayes_scaling.simulator.random_truths); seeds 0-{args.seeds - 1}; budgets "
+        f"{', '.join(f'{b:.0e}' for b in budgets)}; target 1e19; loop settings {settings}. "
+        f"This invocation ran {len(specs)} of {len(rows)} runs in {wall:.0f} s wall "
+        f"(address {args.address or 'local'}).\n\nTruth values: "
+        + "; ".join(
+            f"{i}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in family_truth(args.family_seed, i).items()
+                                 if k != "L_init")
+            for i in range(args.truths)))
     if args.note:
         header += f"\n\n{args.note}"
-    text = render(rows, header)
+    text = render(rows, labels, budgets, header, figure.name)
     print(text)
+    from bayes_scaling.files import atomic_write_text
+
     atomic_write_text(out, text)
     return 0
 

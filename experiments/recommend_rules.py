@@ -24,16 +24,12 @@ from bayes_scaling.files import atomic_write_text
 from bayes_scaling.inference import NutsConfig, fit_posterior
 from bayes_scaling.isoflop_grid import grid_design
 from bayes_scaling.posterior import Posterior
+from bayes_scaling.posterior_io import load_posterior
 from bayes_scaling.recommend import recommend
 from bayes_scaling.scoring import evaluate_recommendation
 from bayes_scaling.simulator.truth import Truth, observed_loss
 
 RULES = ("n_opt_median", "expected_loss")
-
-
-def load_posterior(path) -> Posterior:
-    """A Posterior from a saved posterior.nc (default prior)."""
-    return Posterior.load(path)
 
 
 def _run_label(run_dir: Path) -> str:
@@ -67,7 +63,7 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     nuts = NutsConfig(num_warmup=args.warmup, num_samples=args.samples, num_chains=args.chains)
     truth = Truth()
-    sources = [(_run_label(Path(d)), load_posterior(Path(d) / "posterior.nc"))
+    sources = [(_run_label(Path(d)), load_posterior(Path(d)))
                for d in args.run_dir]
     for seed in range(args.seeds):
         posterior, m = grid_posterior(seed, nuts, args.budget)

@@ -23,7 +23,8 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from bayes_scaling.features import features_from_configs
 from bayes_scaling.files import atomic_write_lines
 from bayes_scaling.inference import NutsConfig, Refitter, padded_capacity
-from bayes_scaling.model import ModelData, PriorConfig, make_model_data, scaling_model
+from bayes_scaling.law import ModelData
+from bayes_scaling.model import PriorConfig, make_model_data, scaling_model
 from bayes_scaling.simulator.truth import Truth, observed_loss
 from bayes_scaling.space import RunConfig
 

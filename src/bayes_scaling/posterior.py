@@ -254,36 +254,23 @@ class Posterior:
                 out[str(name)] = array
         return out
 
-    @classmethod
-    def load(cls, path, *, prior: PriorConfig | None = None) -> Posterior:
-        """Read a Posterior from a posterior.nc written by ``fit`` or ``run``.
-
-        The file holds no data range (the extrapolation discrepancy is off) and no prior: pass
-        the one the fit used (default: ``PriorConfig()``). Diagnostics are recomputed.
-        """
-        from bayes_scaling.diagnostics import diagnose
-        from bayes_scaling.model import CORE_LATENT, NUISANCE_LATENT
-
-        idata = az.from_netcdf(path)
-        nuisance = "lam" in idata.posterior.data_vars
-        latent = CORE_LATENT + (NUISANCE_LATENT if nuisance else ())
-        divergences = 0
-        if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
-            divergences = int(np.sum(idata.sample_stats["diverging"].values))
-        return cls(idata=idata, diagnostics=diagnose(idata, latent, divergences),
-                   prior=PriorConfig() if prior is None else prior, nuisance=nuisance)
-
     def with_draws(self, **updates: np.ndarray) -> Posterior:
-        """Return a copy with some sites replaced by ``(S,)`` arrays (e.g. ``tau_x`` zeroed)."""
+        """Return a copy with sites replaced or added, each an ``(S,)`` array.
+
+        A site of the ``posterior`` group is replaced there; any other (e.g. ``tau_x`` zeroed,
+        or discrepancy draws a loader found elsewhere) goes to :data:`DISCREPANCY_GROUP`. The
+        other groups (sample stats, log likelihood, observed data) are kept.
+        """
         chains = int(self.idata.posterior.sizes["chain"])
-        groups = {"posterior": {}, DISCREPANCY_GROUP: {}}
-        for name, values in self.draws.items():
+        groups = {name: self.idata[name] for name in self.idata.groups()}
+        for name, values in updates.items():
             group = "posterior" if name in self.idata.posterior.data_vars else DISCREPANCY_GROUP
-            value = np.asarray(updates.get(name, values), np.float64)
-            groups[group][name] = value.reshape(chains, -1)
-        idata = az.from_dict(**{k: v for k, v in groups.items() if v})
-        return Posterior(idata=idata, diagnostics=self.diagnostics, prior=self.prior,
-                         nuisance=self.nuisance, data_range=self.data_range,
+            array = np.asarray(values, np.float64).reshape(chains, -1)
+            new = az.from_dict(**{group: {name: array}})[group]
+            groups[group] = new if group not in groups else groups[group].assign(
+                {name: new[name]})
+        return Posterior(idata=az.InferenceData(**groups), diagnostics=self.diagnostics,
+                         prior=self.prior, nuisance=self.nuisance, data_range=self.data_range,
                          param_count=self.param_count)
 
     @property

@@ -109,7 +109,9 @@ class RunsData:
         return features_module.features_from_generic(self.n_params, self.n_tokens)
 
 
-def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData:
+def read_runs(
+    path: str | os.PathLike, *, source: str | None = None, predict: bool = False
+) -> RunsData:
     """Read a runs file (CSV or JSON) of API rows or generic rows.
 
     Parameters
@@ -119,6 +121,10 @@ def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData
     source : str, optional
         Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
         ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
+    predict : bool
+        Read rows to predict (``bayes-scaling predict``): the loss column may be absent (then
+        ``loss`` is NaN) and repeated configurations are all kept, so run ``i`` is the file's
+        ``i``-th row.
 
     Returns
     -------
@@ -142,11 +148,13 @@ def read_runs(path: str | os.PathLike, *, source: str | None = None) -> RunsData
     numbered = [(first_row + i, row) for i, row in enumerate(rows)]
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
-    if all(col in columns for col in API_COLUMNS):
-        return _with_source(_api_runs(name, numbered), source)
+    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
+        return _with_source(_api_runs(name, numbered, predict=predict), source)
     resolved = {key: next((a for a in names if a in columns), None) for key, names in
                 _ALIASES.items()}
-    if resolved["n_params"] and resolved["loss"] and (resolved["n_tokens"] or resolved["flops"]):
+    if resolved["n_params"] and (resolved["loss"] or predict) and (
+        resolved["n_tokens"] or resolved["flops"]
+    ):
         return _with_source(_generic_runs(name, numbered, resolved), source)
     missing_api = [col for col in API_COLUMNS if col not in columns]
     raise DataFormatError(
@@ -252,23 +260,23 @@ def _number(name: str, row_number: int, column: str, value: Any, *, integer: boo
     return int(number) if integer else number
 
 
-def _api_runs(name: str, numbered) -> RunsData:
+def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     observations: list[Observation] = []
     seen: dict[tuple, float] = {}
     duplicates = conflicts = 0
     for row_number, row in numbered:
         values = {
             col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
-            for col in API_COLUMNS
+            for col in API_COLUMNS if col in row
         }
         if values["d_model"] % values["num_heads"]:
             raise DataFormatError(
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
                 f"{values['d_model']}, got {values['num_heads']}"
             )
-        loss = values.pop("loss")
+        loss = values.pop("loss", math.nan)
         config = RunConfig(**values)
-        if config.key() in seen:
+        if config.key() in seen and not predict:
             if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
                 duplicates += 1
                 continue
@@ -347,14 +355,16 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_number(name, row_number, l_col, row[l_col], integer=False))
+        loss.append(_number(name, row_number, l_col, row[l_col], integer=False) if l_col
+                    else math.nan)
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,
         kind="generic",
         description=(
             f"{len(loss)} generic runs from {name}: N from '{n_col}' (the file's own parameter "
-            f"convention), {token_rule}, loss from '{l_col}'"
+            f"convention), {token_rule}, "
+            + (f"loss from '{l_col}'" if l_col else "no loss column")
         ),
         n_params=np.array(n_params),
         n_tokens=np.array(n_tokens),

@@ -16,7 +16,7 @@ from bayes_scaling.errors import BayesScalingError
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = ("run", "serve", "fit", "isoflops", "params")
+_COMMANDS = ("run", "serve", "fit", "isoflops", "params", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,121 @@
+"""experiments/benchmark_strategies.py: statistics on synthetic rows, a tiny run on local Ray, and
+(slow) a two-node Ray cluster on this host reached through --address."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "benchmark_strategies.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("benchmark_strategies", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+
+
+def _row(truth, seed, strategy, regret, budget=5e17):
+    return {"truth": truth, "seed": seed, "strategy": strategy, "budget": budget,
+            "regret": regret, "n_error": 2 * regret, "loss_error": 0.1, "lr_error": 0.2,
+            "predicted_ci90": [2.9, 3.1], "ci90_covers_true_loss": regret < 0.05,
+            "flops_used": budget * 0.99, "seconds": 10.0}
+
+
+def test_labels_and_loop_kwargs():
+    labels = bench.strategy_labels(["active", "random"], ["n-opt", "regret"])
+    assert labels == ["active:n-opt", "active:regret", "random"]
+    kwargs = bench.loop_kwargs("active:n-opt", bench.FULL_SETTINGS, 5e17)
+    assert kwargs["strategy"] == "active" and kwargs["budget_flops"] == 5e17
+    assert "criterion" not in kwargs
+    assert bench.loop_kwargs("active:regret", {}, 2e18)["criterion"] == "regret"
+    with pytest.raises(SystemExit, match="active:nonsense"):
+        bench.check_specs(["active:nonsense"], bench.TINY_SETTINGS, [2e17])
+    bench.check_specs(["active:n-opt", "random", "isoflop-grid"], bench.FULL_SETTINGS,
+                      [5e17, 2e18])
+
+
+def test_summary_pairs_runs_and_picks_the_best_baseline():
+    regrets = {"active:n-opt": [0.001, 0.002, 0.004, 0.003],
+               "random": [0.010, 0.004, 0.030, 0.012],
+               "isoflop-grid": [0.020, 0.030, 0.025, 0.040]}
+    rows = [_row(t, s, label, regrets[label][2 * t + s])
+            for label in regrets for t in range(2) for s in range(2)]
+    rows.append(_row(5, 0, "active:n-opt", 0.5))  # unpaired: in the medians, not in the diffs
+    summary, diffs = bench.summarise(rows, list(regrets), [5e17])
+    med = {s["strategy"]: s for s in summary}
+    assert med["random"]["regret"] == pytest.approx(np.median(regrets["random"]))
+    assert med["active:n-opt"]["n"] == 5
+    assert med["isoflop-grid"]["covered"] == 4
+    assert {d["strategy"] for d in diffs} == {"active:n-opt", "isoflop-grid"}
+    active = next(d for d in diffs if d["strategy"] == "active:n-opt")
+    assert active["baseline"] == "random" and active["pairs"] == 4
+    paired = np.subtract(regrets["active:n-opt"], regrets["random"])
+    median, lo, hi = active["regret"]
+    assert median == pytest.approx(np.median(paired))
+    assert lo <= median <= hi and lo >= paired.min() and hi <= paired.max()
+    assert hi < 0  # active is better on every pair
+
+
+def test_bootstrap_interval_is_reproducible_and_widens_with_spread():
+    rng = np.random.default_rng(0)
+    a = bench.bootstrap_median_interval([1.0, 1.1, 0.9, 1.05, 0.95], rng)
+    b = bench.bootstrap_median_interval([1.0, 1.1, 0.9, 1.05, 0.95], np.random.default_rng(0))
+    wide = bench.bootstrap_median_interval([1.0, 3.0, -1.0, 2.0, 0.0], rng)
+    assert a == b
+    assert a[0] <= 1.0 <= a[1] and wide[1] - wide[0] > a[1] - a[0]
+
+
+def test_tiny_run_on_local_ray_resumes(tmp_path):
+    # isoflop-grid only (no NUTS) keeps this fast; the slow tier's test_run_cmd runs every
+    # strategy through the script with --tiny
+    out = tmp_path / "bench.md"
+    args = ["--tiny", "--truths", "1", "--seeds", "1", "--strategies", "isoflop-grid",
+            "--budgets", "1e17", "2e17", "--num-cpus", "2", "--no-progress", "--out", str(out)]
+    assert bench.main(args) == 0
+    rows_path = tmp_path / "bench.rows.jsonl"
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert sorted(r["budget"] for r in rows) == [1e17, 2e17]
+    for r in rows:
+        assert r["family_seed"] == 0 and r["strategy"] == "isoflop-grid"
+        assert r["flops_used"] <= r["budget"]
+        assert r["lr_error"] >= 0 and np.isfinite(r["regret"]) and r["node"]
+    text = out.read_text()
+    assert text.startswith("# Strategy benchmark (tiny") and "random family seed 0" in text
+    assert "| isoflop-grid | 1e+17 | 1 |" in text
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+    before = rows_path.read_text()
+    assert bench.main(args) == 0  # everything done: nothing runs, Ray is not started
+    assert rows_path.read_text() == before
+    assert "ran 0 of 2 runs" in out.read_text()
+
+
+@pytest.mark.slow
+def test_two_node_ray_cluster_on_one_host(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    # Both nodes run on this machine. Ray 2.60 advertises the host's own interface address;
+    # forcing node_ip_address="127.0.0.1" leaves the driver waiting for a GCS at that interface.
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        address = cluster.address
+        out = tmp_path / "bench.md"
+        assert bench.main(["--tiny", "--truths", "1", "--seeds", "1", "--strategies",
+                           "isoflop-grid", "--budgets", "1e17", "2e17", "--address",
+                           address, "--no-progress", "--out", str(out)]) == 0
+    finally:
+        cluster.shutdown()
+    rows = [json.loads(line) for line in (tmp_path / "bench.rows.jsonl").read_text()
+            .splitlines()]
+    assert sorted(r["budget"] for r in rows) == [1e17, 2e17]
+    assert len({r["node"] for r in rows}) == 2  # one task on each node
+    assert f"address {address}" in out.read_text()
