@@ -128,9 +128,8 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
             f"budget (every run priced at least {report['oracle_design']['floor_flops']:.2g} "
             f"FLOPs; budget split {', '.join(f'{k}: {v:.2f}' for k, v in split.items())}) "
             f"reaches an sd of ln N_opt of {report['oracle_sd_ln_n_opt']:.3g}, the runs bought "
-            f"{report['achieved_sd_ln_n_opt']:.3g} (both from the data alone, linearised at the "
-            f"final posterior; the posterior's own sd, prior included, is "
-            f"{report['posterior_sd_ln_n_opt']:.3g})")
+            f"{report['achieved_sd_ln_n_opt']:.3g} (both linearised at the final posterior, "
+            f"whose draws give {report['posterior_sd_ln_n_opt']:.3g})")
     lines.append("")
     warnings = report.get("warnings") or []
     if warnings:
