@@ -150,7 +150,7 @@ def test_bayesian_design_matches_brute_force_over_two_point_designs():
     assert design.sd**2 == pytest.approx(brute, rel=1e-3)
     assert design.sd**2 <= brute * (1 + 1e-4)
     assert design_sd(C, X, np.ones(5), design.runs, prior_information=prior) == pytest.approx(
-        design.sd, rel=1e-9)
+        design.sd, rel=1e-6)
     # The prior's information makes the optimum better than the data-alone one.
     alone = c_optimal_design(C, X, np.ones(5), costs, budget)
     assert design.sd < alone.sd
