@@ -163,3 +163,27 @@ def test_key_from_environment_and_repr(monkeypatch):
     with scripted_server([(200, 2.5e15)]) as (url, seen):
         assert TrainingApiClient(url).total_flops_used() == 2.5e15
     assert f"api_key={SECRET}" in seen[0]
+
+
+def test_previous_runs_out_of_range_rows_are_left_out_and_null_loss_is_nan(caplog, tmp_path):
+    import math
+
+    from bayes_scaling.api.oracle import open_oracle
+
+    good = {**CONFIG.to_query(), "loss": 4.2}
+    rows = [good, {**good, "d_model": 9999, "loss": 4.0}, {**good, "train_flops": 7},
+            {**good, "learning_rate": 1e-4, "loss": None}]
+    with scripted_server([(200, {"previous_runs": rows}), (200, 2e15)]) as (url, _):
+        with TrainingApiClient(url, SECRET, max_retries=0) as client:
+            runs = client.previous_runs()
+    assert [r.config.d_model for r in runs] == [256, 256]
+    assert runs[0].loss == 4.2 and math.isnan(runs[1].loss)
+    assert "row 2 left out: d_model must be in range [64, 1024], got 9999" in caplog.text
+    assert "row 3 left out: train_flops must be one of" in caplog.text
+    responses = [(200, {"previous_runs": rows}), (200, 4e15)]
+    with scripted_server(responses) as (url, _):
+        with TrainingApiClient(url, SECRET, max_retries=0) as client:
+            with open_oracle(client, tmp_path / "ledger.sqlite", 2e18) as oracle:
+                assert [o.config for o in oracle.observations()] == [CONFIG]
+                assert len(oracle.failed_queries()) == 1  # the null loss: charged, not fitted
+                assert oracle.flops_used() == 4e15  # the API's spend counts all the same

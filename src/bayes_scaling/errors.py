@@ -9,9 +9,12 @@ BayesScalingError
 ├── InvalidTruthError         a simulator truth with unknown or mistyped keys
 ├── DataFormatError           a runs file that cannot be read (names file, row and column)
 ├── LedgerError               the local ledger disagrees with itself or with the API
+├── DatabaseFileError         a SQLite file (ledger, server store) that cannot be opened or written
+├── LockedError               a run directory or ledger held by another live process
 └── ApiError                  anything that went wrong talking to the training API
     ├── InvalidApiKeyError    the API refused the key (HTTP 422)
     ├── BudgetExceededError   the query would take the key past its budget; nothing was charged
+    ├── FailedQueryError      the API charged a query but its answer is not a usable loss
     └── ApiUnreachableError   connection failures or 5xx after all retries
 """
 
@@ -21,10 +24,13 @@ __all__ = [
     "BayesScalingError",
     "BudgetExceededError",
     "DataFormatError",
+    "DatabaseFileError",
+    "FailedQueryError",
     "InvalidApiKeyError",
     "InvalidConfigError",
     "InvalidTruthError",
     "LedgerError",
+    "LockedError",
 ]
 
 
@@ -48,6 +54,14 @@ class LedgerError(BayesScalingError):
     """The local ledger of paid queries is inconsistent with itself or with the API."""
 
 
+class DatabaseFileError(BayesScalingError):
+    """A SQLite file (the ledger, the server's store) that cannot be opened, read or written."""
+
+
+class LockedError(BayesScalingError):
+    """A run directory or ledger held by another live process; the message names its PID."""
+
+
 class ApiError(BayesScalingError):
     """A failure talking to the training API."""
 
@@ -58,6 +72,14 @@ class InvalidApiKeyError(ApiError):
 
 class BudgetExceededError(ApiError):
     """The query would take the key past its FLOP budget. Nothing was charged."""
+
+
+class FailedQueryError(ApiError):
+    """The API charged a query but answered no usable loss (non-finite or impossible).
+
+    The query is recorded in the ledger as failed (its FLOPs count as spent, it is never
+    fitted), and asking for the same configuration again raises this error without paying.
+    """
 
 
 class ApiUnreachableError(ApiError):

@@ -34,6 +34,7 @@ __all__ = [
     "fit_isoflop_grid",
     "grid_design",
     "grid_learning_rate",
+    "minimum_grid_budget",
     "plan_grid",
     "run_isoflop_grid",
 ]
@@ -90,6 +91,19 @@ def plan_grid(budget_flops: float, *, sizes=(4, 5, 6, 7), num_levels=(3, 4, 5)):
     if best is None:
         return [options[0]], 1
     return list(best[1]), best[2]
+
+
+def minimum_grid_budget(*, sizes=(4, 5, 6, 7), num_levels=(3, 4, 5)) -> float:
+    """Return the smallest budget :func:`plan_grid` can spend on a full design (4e16 FLOPs).
+
+    Below it no window of consecutive levels with enough sizes fits, and the power-law fits
+    would have too few profiles.
+    """
+    options = [c for c in TRAIN_FLOPS if c >= 1e15]
+    return float(min(
+        n * sum(options[start : start + length])
+        for length in num_levels for start in range(len(options) - length + 1) for n in sizes
+    ))
 
 
 def grid_design(budget_flops: float, *, span: float = 4.0) -> list[RunConfig]:

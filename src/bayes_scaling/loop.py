@@ -63,8 +63,10 @@ __all__ = [
     "LoopResult",
     "ModelBackend",
     "QueryEvent",
+    "check_budget",
     "default_backend",
     "initial_design",
+    "minimum_budget",
     "run_loop",
 ]
 
@@ -365,6 +367,46 @@ def initial_design(rng_key, *, budget_flops: float, num_initial: int) -> list[Ru
     return design
 
 
+def minimum_budget(config: LoopConfig) -> float:
+    """Return the smallest budget ``config.strategy``'s design needs, in FLOPs.
+
+    ``active`` and ``random`` need ``num_initial`` runs of at least 1e15 FLOPs (the initial
+    design's cheapest level) for the first fit; ``isoflop-grid`` needs its smallest full grid
+    (:func:`bayes_scaling.isoflop_grid.minimum_grid_budget`).
+    """
+    if config.strategy == "isoflop-grid":
+        from bayes_scaling.isoflop_grid import minimum_grid_budget
+
+        return minimum_grid_budget()
+    return float(config.active.num_initial * min(c for c in TRAIN_FLOPS if c >= 1e15))
+
+
+def check_budget(oracle: LossOracle, config: LoopConfig) -> None:
+    """Refuse, before anything is paid, a budget too small for the strategy's design.
+
+    The budget is the oracle's (the one authority; :func:`run_loop` has checked that
+    ``config.budget_flops`` names the same).
+
+    Raises
+    ------
+    InvalidConfigError
+        One line naming the minimum.
+    """
+    needed = minimum_budget(config)
+    budget = float(oracle.budget_flops)
+    if budget < needed:
+        raise InvalidConfigError(
+            f"budget: the {config.strategy} strategy needs at least {needed:g} FLOPs, "
+            f"got {budget:g}"
+        )
+    left = budget - float(oracle.flops_used())
+    if not oracle.observations() and left < needed:
+        raise InvalidConfigError(
+            f"budget: the {config.strategy} strategy needs at least {needed:g} FLOPs, "
+            f"got {left:g} left of {budget:g}"
+        )
+
+
 def _run_active(rng_key, key_rec, session: Session, backend: ModelBackend,
                 config: LoopConfig) -> StrategyResult:
     key_final, key = jax.random.split(rng_key)
@@ -428,8 +470,10 @@ def _acquire(rng_key, posterior, session: Session, backend: ModelBackend, config
     """Up to ``queries_per_fit`` picks: ``(config, score, reduction, floor, of)`` each."""
     active = config.active
     remaining = session.remaining()
-    candidates = _candidates(rng_key, posterior, remaining,
-                             [o.config for o in session.observations()], active.candidates)
+    candidates = _candidates(
+        rng_key, posterior, remaining,
+        [o.config for o in session.observations()] + list(session.failed.values()),
+        active.candidates)
     if not candidates:
         return []
     features = backend.featurize(candidates)
@@ -533,6 +577,7 @@ def run_loop(
             f"budget_flops: expected the oracle's budget {float(oracle.budget_flops):g} (the one "
             f"authority on the budget), got {float(config.budget_flops):g}"
         )
+    check_budget(oracle, config)
     start, start_cpu = time.perf_counter(), time.process_time()
     if backend is None and (config.strategy != "isoflop-grid"
                             or config.isoflop_grid.fit_baseline_posterior):

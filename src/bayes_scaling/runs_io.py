@@ -36,9 +36,18 @@ import numpy as np
 from bayes_scaling.errors import DataFormatError
 from bayes_scaling.files import atomic_write
 from bayes_scaling.oracle import Observation
+from bayes_scaling.params import non_embedding_params
 from bayes_scaling.space import RunConfig
 
-__all__ = ["API_COLUMNS", "RunsData", "read_runs", "runs_from_observations", "write_runs_csv"]
+__all__ = [
+    "API_COLUMNS",
+    "MIN_DISTINCT_RUNS",
+    "RunsData",
+    "check_identifiable",
+    "read_runs",
+    "runs_from_observations",
+    "write_runs_csv",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +68,10 @@ _ALIASES = {
     "loss": ("loss", "final_loss"),
 }
 _SOURCE_COLUMNS = ("source_repo", "source")
+#: Fewest runs at distinct (N, D) that identify the law's five constants (E, A, alpha, B, beta).
+MIN_DISTINCT_RUNS = 5
+# Largest parameter count of an API row: the counts are exact integers in float64 below 2**53.
+_MAX_COUNT = 2**53
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +93,11 @@ class RunsData:
         the reference model and ``n_tokens = flops / (6 n_params)``.
     warnings : tuple of str
         Things the user should know (pooled sources, dropped duplicates).
+    row_numbers : tuple of int
+        The file row of each run (as in the error messages), when read from a file.
+    columns : dict of str to numpy.ndarray
+        The extra numeric columns asked for with ``read_runs(extra_columns=...)``, per run
+        (NaN where blank).
     """
 
     path: str
@@ -91,6 +109,8 @@ class RunsData:
     flops: np.ndarray = field(repr=False)
     loss: np.ndarray = field(repr=False)
     warnings: tuple[str, ...] = ()
+    row_numbers: tuple[int, ...] = ()
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -110,7 +130,11 @@ class RunsData:
 
 
 def read_runs(
-    path: str | os.PathLike, *, source: str | None = None, predict: bool = False
+    path: str | os.PathLike,
+    *,
+    source: str | None = None,
+    predict: bool = False,
+    extra_columns: Sequence[str] = (),
 ) -> RunsData:
     """Read a runs file (CSV or JSON) of API rows or generic rows.
 
@@ -122,9 +146,13 @@ def read_runs(
         Keep only rows whose ``source_repo`` (or ``source``) column contains this text, e.g.
         ``"brandon"`` for the 2025 edition rows of ``cs336_api_runs.csv``.
     predict : bool
-        Read rows to predict (``bayes-scaling predict``): the loss column may be absent (then
+        Read rows to predict (``bayes-scaling predict``) or a pool (``run --pool``, whose rows
+        without a loss are planned runs): the loss column may be absent or a cell blank (then
         ``loss`` is NaN) and repeated configurations are all kept, so run ``i`` is the file's
         ``i``-th row.
+    extra_columns : sequence of str
+        Optional numeric columns to keep in ``RunsData.columns`` (e.g. a pool's ``cost``);
+        blank cells are NaN, a column absent from the file is left out.
 
     Returns
     -------
@@ -137,6 +165,8 @@ def read_runs(
     """
     path = Path(path)
     name = str(path)
+    if path.is_dir():
+        raise DataFormatError(f"{name}: expected a runs file, got a directory")
     if not path.is_file():
         raise DataFormatError(f"{name}: no such file")
     if path.suffix.lower() == ".json":
@@ -148,14 +178,24 @@ def read_runs(
     numbered = [(first_row + i, row) for i, row in enumerate(rows)]
     numbered = _filter_source(name, numbered, source)
     columns = set(rows[0])
-    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
-        return _with_source(_api_runs(name, numbered, predict=predict), source)
     resolved = {key: next((a for a in names if a in columns), None) for key, names in
                 _ALIASES.items()}
-    if resolved["n_params"] and (resolved["loss"] or predict) and (
+    if all(col in columns or (predict and col == "loss") for col in API_COLUMNS):
+        runs = _api_runs(name, numbered, predict=predict)
+    elif resolved["n_params"] and (resolved["loss"] or predict) and (
         resolved["n_tokens"] or resolved["flops"]
     ):
-        return _with_source(_generic_runs(name, numbered, resolved), source)
+        runs = _generic_runs(name, numbered, resolved, predict=predict)
+    else:
+        runs = None
+    if runs is not None:
+        by_row = dict(numbered)
+        extras = {
+            col: np.array([_optional_number(name, n, col, by_row[n][col])
+                           for n in runs.row_numbers], dtype=np.float64)
+            for col in extra_columns if col in columns
+        }
+        return _with_source(dataclasses.replace(runs, columns=extras), source)
     missing_api = [col for col in API_COLUMNS if col not in columns]
     raise DataFormatError(
         f"{name}: row 1, column '{missing_api[0]}': missing; expected the API's columns "
@@ -166,7 +206,7 @@ def read_runs(
 
 def _read_csv_rows(path: Path) -> list[dict[str, str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = []
             for row in reader:
@@ -191,13 +231,15 @@ def _read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 def _read_json_rows(path: Path) -> list[dict[str, Any]]:
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"{path}: row 1: not a UTF-8 text file ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(
             f"{path}: row 1: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise DataFormatError(f"{path}: row 1: not usable JSON ({exc})") from None
     if isinstance(payload, Mapping):
         key = next((k for k in ("previous_runs", "runs") if k in payload), None)
         if key is None:
@@ -248,33 +290,68 @@ def _number(name: str, row_number: int, column: str, value: Any, *, integer: boo
             number = float(value)
         except (TypeError, ValueError):
             problem = "a number"
+        except OverflowError:  # an integer too large for a float
+            problem = "a positive finite number"
         else:
             if not math.isfinite(number) or number <= 0:
                 problem = "a positive finite number"
             elif integer and number != int(number):
                 problem = "a positive integer"
     if problem:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
         raise DataFormatError(
-            f"{name}: row {row_number}, column '{column}': expected {problem}, got {value!r}"
+            f"{name}: row {row_number}, column '{column}': expected {problem}, got {shown}"
         )
     return int(number) if integer else number
 
 
+def _optional_number(name: str, row_number: int, column: str, value: Any) -> float:
+    """A positive number, or NaN for a blank cell (JSON null or empty text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    return _number(name, row_number, column, value, integer=False)
+
+
+def _loss_of(name: str, row_number: int, column: str | None, row, predict: bool) -> float:
+    """The loss of a row: NaN without a loss column, or, when predicting, for a blank cell."""
+    if column is None or (predict and column not in row):
+        return math.nan
+    if predict:
+        return _optional_number(name, row_number, column, row[column])
+    return _number(name, row_number, column, _cell(name, row_number, row, column),
+                   integer=False)
+
+
+def _cell(name: str, row_number: int, row: Mapping[str, Any], column: str) -> Any:
+    if column not in row:
+        raise DataFormatError(f"{name}: row {row_number}, column '{column}': missing")
+    return row[column]
+
+
 def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
     observations: list[Observation] = []
+    kept_rows: list[int] = []
     seen: dict[tuple, float] = {}
     duplicates = conflicts = 0
     for row_number, row in numbered:
         values = {
-            col: _number(name, row_number, col, row[col], integer=col in _INT_COLUMNS)
-            for col in API_COLUMNS if col in row
+            col: _number(name, row_number, col, _cell(name, row_number, row, col),
+                         integer=col in _INT_COLUMNS)
+            # the loss is read apart (_loss_of); every other column is required in every row
+            for col in API_COLUMNS if col != "loss"
         }
+        d, layers = values["d_model"], values["num_layers"]
+        if non_embedding_params(d, layers) >= _MAX_COUNT:
+            raise DataFormatError(
+                f"{name}: row {row_number}, column 'd_model': expected a model below "
+                f"{_MAX_COUNT:.3g} parameters, got d_model={d} and num_layers={layers}"
+            )
         if values["d_model"] % values["num_heads"]:
             raise DataFormatError(
                 f"{name}: row {row_number}, column 'num_heads': expected a divisor of d_model="
                 f"{values['d_model']}, got {values['num_heads']}"
             )
-        loss = values.pop("loss", math.nan)
+        loss = _loss_of(name, row_number, "loss", row, predict)
         config = RunConfig(**values)
         if config.key() in seen and not predict:
             if math.isclose(seen[config.key()], loss, rel_tol=1e-12):
@@ -283,6 +360,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
             conflicts += 1
         seen[config.key()] = loss
         observations.append(Observation(config=config, loss=loss))
+        kept_rows.append(row_number)
 
     warnings = []
     if duplicates:
@@ -297,7 +375,7 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
             f"rows from {len(sources)} sources are pooled as one response surface "
             f"({', '.join(sorted(sources))}); use --source to fit one of them"
         )
-    return runs_from_observations(
+    runs = runs_from_observations(
         observations,
         path=name,
         description=(
@@ -306,6 +384,27 @@ def _api_runs(name: str, numbered, *, predict: bool = False) -> RunsData:
         ),
         warnings=warnings,
     )
+    return dataclasses.replace(runs, row_numbers=tuple(kept_rows))
+
+
+def check_identifiable(runs: RunsData, minimum: int = MIN_DISTINCT_RUNS) -> RunsData:
+    """Refuse runs too few to identify the law: ``minimum`` distinct (N, D), 2+ sizes, 2+ D.
+
+    Raises
+    ------
+    DataFormatError
+        One line naming the file and stating the minimum.
+    """
+    pairs = {(float(n), float(t)) for n, t in zip(runs.n_params, runs.n_tokens, strict=True)}
+    sizes = {n for n, _ in pairs}
+    tokens = {t for _, t in pairs}
+    if len(pairs) < minimum or len(sizes) < 2 or len(tokens) < 2:
+        raise DataFormatError(
+            f"{runs.path}: expected at least {minimum} runs at distinct (parameters, tokens), "
+            f"with 2 or more of each, to identify the law; got {len(pairs)} distinct of "
+            f"{len(runs)} run(s) ({len(sizes)} size(s), {len(tokens)} token count(s))"
+        )
+    return runs
 
 
 def runs_from_observations(
@@ -316,8 +415,6 @@ def runs_from_observations(
     warnings: Sequence[str] = (),
 ) -> RunsData:
     """Wrap API observations (e.g. an oracle's) as :class:`RunsData` of kind ``"api"``."""
-    from bayes_scaling.params import non_embedding_params
-
     observations = tuple(observations)
     d_model = np.array([o.config.d_model for o in observations], dtype=np.int64)
     num_layers = np.array([o.config.num_layers for o in observations], dtype=np.int64)
@@ -341,22 +438,25 @@ def runs_from_observations(
     )
 
 
-def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> RunsData:
+def _generic_runs(
+    name: str, numbered, resolved: Mapping[str, str | None], *, predict: bool = False
+) -> RunsData:
     n_col, t_col, f_col, l_col = (resolved[k] for k in ("n_params", "n_tokens", "flops", "loss"))
     n_params, n_tokens, flops, loss = [], [], [], []
     for row_number, row in numbered:
-        n = _number(name, row_number, n_col, row[n_col], integer=False)
+        n = _number(name, row_number, n_col, _cell(name, row_number, row, n_col), integer=False)
         if t_col:
-            t = _number(name, row_number, t_col, row[t_col], integer=False)
+            t = _number(name, row_number, t_col, _cell(name, row_number, row, t_col),
+                        integer=False)
             c = 6.0 * n * t
         else:
-            c = _number(name, row_number, f_col, row[f_col], integer=False)
+            c = _number(name, row_number, f_col, _cell(name, row_number, row, f_col),
+                        integer=False)
             t = c / (6.0 * n)
         n_params.append(n)
         n_tokens.append(t)
         flops.append(c)
-        loss.append(_number(name, row_number, l_col, row[l_col], integer=False) if l_col
-                    else math.nan)
+        loss.append(_loss_of(name, row_number, l_col, row, predict))
     token_rule = f"tokens from '{t_col}'" if t_col else f"tokens = '{f_col}' / (6 N)"
     return RunsData(
         path=name,
@@ -370,6 +470,7 @@ def _generic_runs(name: str, numbered, resolved: Mapping[str, str | None]) -> Ru
         n_tokens=np.array(n_tokens),
         flops=np.array(flops),
         loss=np.array(loss),
+        row_numbers=tuple(n for n, _ in numbered),
     )
 
 
@@ -390,8 +491,6 @@ def _rows_of(runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]
         else:
             rows.append(dict(item))
     if rows and all(col in rows[0] for col in API_COLUMNS):
-        from bayes_scaling.params import non_embedding_params
-
         for row in rows:
             n = int(non_embedding_params(int(row["d_model"]), int(row["num_layers"])))
             row["non_embedding_params"] = n

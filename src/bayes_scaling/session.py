@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_scaling.errors import BudgetExceededError
+from bayes_scaling.errors import BudgetExceededError, FailedQueryError
 from bayes_scaling.oracle import LossOracle, Observation
 from bayes_scaling.space import RunConfig
 from bayes_scaling.summary import equal_tailed
@@ -126,7 +126,8 @@ class Session:
     target_flops : float
         The compute the run plans for (for the history rows).
     max_queries : int
-        Most paid queries (a safety bound); a query past it is refused and logged.
+        Most paid queries (a safety bound); a query past it is refused and logged. A failed
+        query (charged, no usable loss) counts as paid and is never asked again.
     callback : callable, optional
         Called with a :class:`QueryEvent` after every answered query.
 
@@ -141,6 +142,7 @@ class Session:
         self.callback = callback
         self.clock = Clock()
         self.paid = {o.config.key(): o.loss for o in oracle.observations()}
+        self.failed: dict[tuple, RunConfig] = {}  # charged, no usable loss: never asked again
         self.n_queries = len(self.paid)
         self.last_ci: tuple[float, float] | None = None
 
@@ -164,6 +166,9 @@ class Session:
     def query(self, cfg: RunConfig, *, reason: str, score: float = float("nan")) -> bool:
         """Ask the oracle for ``cfg``'s loss; True if answered, False (logged) if refused."""
         repeat = cfg.key() in self.paid
+        if cfg.key() in self.failed:
+            logger.info("query refused: it failed before (charged, no usable loss): %s", cfg)
+            return False
         if not repeat and self.n_queries >= self.max_queries:
             logger.info("query refused: the limit of %d paid queries is reached: %s",
                         self.max_queries, cfg)
@@ -172,6 +177,11 @@ class Session:
             loss = self.clock.timed("query", self.oracle.query, cfg)
         except BudgetExceededError as exc:
             logger.info("query refused by the oracle (%s): %s", exc, cfg)
+            return False
+        except FailedQueryError as exc:  # the oracle warned when it was paid
+            logger.info("skipped: %s", exc)
+            self.failed[cfg.key()] = cfg
+            self.n_queries += 1
             return False
         if not repeat:
             self.paid[cfg.key()] = loss

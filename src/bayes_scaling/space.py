@@ -22,6 +22,7 @@ __all__ = [
     "TRAIN_FLOPS",
     "RunConfig",
     "iter_shapes",
+    "loss_problem",
     "parse_config",
     "validate_config",
 ]
@@ -151,6 +152,21 @@ def validate_config(config: RunConfig) -> RunConfig:
             f"and num_heads={config.num_heads}"
         )
     return config
+
+
+def loss_problem(loss: object) -> str | None:
+    """Why ``loss`` is not a usable answer of the API, or None when it is.
+
+    A final training loss is a cross-entropy: a finite number above 0. Anything else (NaN,
+    infinities, zero or negative values, a non-number) is impossible and must never be fitted.
+    """
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        return f"expected a number as the loss, got {loss!r}"
+    if not math.isfinite(loss):
+        return f"expected a finite loss, got {loss!r}"
+    if loss <= 0:
+        return f"expected a positive loss (a cross-entropy), got {loss!r}"
+    return None
 
 
 def iter_shapes(d_model_step: int = 64) -> Iterator[tuple[int, int, int]]:

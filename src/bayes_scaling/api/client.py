@@ -63,6 +63,15 @@ def _install_log_filter() -> None:
         pool_logger.addFilter(_FILTER)
 
 
+def _answered_loss(value: Any) -> float:
+    """The API's loss as a float: ``null`` (a non-finite loss, JSON has none) becomes NaN."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
 class TrainingApiClient:
     """A client of one training API with one key.
 
@@ -149,7 +158,7 @@ class TrainingApiClient:
         validate_config(config)
         body = self._get("/loss", config.to_query())
         try:
-            return float(body["loss"]), float(body["total_flops_used"])
+            return _answered_loss(body["loss"]), float(body["total_flops_used"])
         except (KeyError, TypeError, ValueError):
             raise ApiError(f"unexpected /loss response: {self._redact(repr(body))}") from None
 
@@ -164,12 +173,27 @@ class TrainingApiClient:
             ) from None
 
     def previous_runs(self) -> list[Observation]:
-        """Return the key's paid runs, in the API's order."""
+        """Return the key's paid runs, in the API's order.
+
+        A row whose configuration is outside the API's space is left out with a warning (it
+        cannot be a run of this API; its spend still counts through ``total_flops_used``). A
+        ``null`` loss becomes NaN, which the ledger records as a failed query.
+        """
         body = self._get("/previous_runs", {})
         try:
             rows = body["previous_runs"]
-            return [Observation(config=parse_config(row), loss=float(row["loss"])) for row in rows]
-        except (KeyError, TypeError, ValueError, InvalidConfigError):
+            if not isinstance(rows, list):
+                raise TypeError
+            runs = []
+            for number, row in enumerate(rows, start=1):
+                try:
+                    config = validate_config(parse_config(row))
+                except InvalidConfigError as exc:
+                    logger.warning("/previous_runs row %d left out: %s", number, exc)
+                    continue
+                runs.append(Observation(config=config, loss=_answered_loss(row["loss"])))
+            return runs
+        except (KeyError, TypeError, ValueError):
             raise ApiError("unexpected /previous_runs response") from None
 
     # -- transport -----------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import jax
 
+from bayes_scaling.cli import checks
+
 __all__ = ["register"]
 
 
@@ -29,18 +31,17 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("runs", metavar="RUNS", help="CSV or JSON file of runs")
-    parser.add_argument("--target", type=float, default=1e19,
+    parser.add_argument("--target", type=checks.positive_number, default=1e19,
                         help="compute of the run to plan, in FLOPs (default 1e19)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default runs/fit-<timestamp>)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--num-warmup", type=int, default=1000)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--num-chains", type=int, default=4)
+    checks.add_seed_and_nuts_flags(
+        parser, what="the fit, the recommendation and the figures", num_warmup=1000,
+        num_samples=1000, num_chains=4)
     parser.add_argument("--source", default=None,
                         help="keep only rows whose source_repo column contains this text "
                              "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")
-    parser.add_argument("--budget", type=float, default=None,
+    parser.add_argument("--budget", type=checks.positive_number, default=None,
                         help="budget to report (default: the FLOPs the runs used)")
     parser.add_argument("--shape-rule", choices=("expected_loss", "n_opt_median"),
                         default="expected_loss",
@@ -65,12 +66,12 @@ def _run(args: argparse.Namespace, progress) -> int:
     from bayes_scaling.inference import NutsConfig, Refitter
     from bayes_scaling.recommend import recommend
     from bayes_scaling.report import write_outputs
-    from bayes_scaling.runs_io import read_runs
+    from bayes_scaling.runs_io import check_identifiable, read_runs
 
-    runs = read_runs(args.runs, source=args.source)
+    out = checks.output_dir(args.out or Path("runs") / time.strftime("fit-%Y%m%d-%H%M%S"))
+    runs = check_identifiable(read_runs(args.runs, source=args.source))
     nuts = NutsConfig(num_warmup=args.num_warmup, num_samples=args.num_samples,
                       num_chains=args.num_chains)
-    out = args.out or Path("runs") / time.strftime("fit-%Y%m%d-%H%M%S")
     print(f"fitting {runs.description}")
     for warning in runs.warnings:
         print(f"note: {warning}")

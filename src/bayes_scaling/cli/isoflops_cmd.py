@@ -8,6 +8,9 @@ from pathlib import Path
 
 import jax
 
+from bayes_scaling.cli import checks
+from bayes_scaling.errors import DataFormatError
+
 __all__ = ["register"]
 
 
@@ -26,24 +29,31 @@ def register(subparsers) -> None:
                         help="output folder (default runs/isoflops-<timestamp>)")
     parser.add_argument("--method", choices=("minimum", "vertex"), default="minimum",
                         help="per-budget optimum: lowest-loss run (default) or quadratic vertex")
-    parser.add_argument("--predict-at", type=float, nargs="+", default=[1e23, 1e24],
+    parser.add_argument("--predict-at", type=checks.positive_number, nargs="+",
+                        default=[1e23, 1e24],
                         metavar="FLOPS", help="budgets to predict at (default 1e23 1e24)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-warmup", type=int, default=500)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--num-chains", type=int, default=2)
+    checks.add_seed_and_nuts_flags(parser, what="the Bayesian fit", num_warmup=500,
+                                   num_samples=1000, num_chains=2)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.isoflops import analyze_isoflops, read_isoflops, write_isoflops_outputs
 
-    data = read_isoflops(args.file)
+    path = Path(args.file)
+    if path.is_dir():
+        raise DataFormatError(f"{path}: expected an isoFLOPs JSON file, got a directory")
+    out = checks.output_dir(args.out or Path("runs") / time.strftime("isoflops-%Y%m%d-%H%M%S"))
+    try:
+        data = read_isoflops(path)
+    except DataFormatError:
+        raise
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a 5000-digit integer
+        raise DataFormatError(f"{path}: row 1: not usable JSON ({exc})") from None
     result = analyze_isoflops(
         jax.random.PRNGKey(args.seed), data, method=args.method, predict_at=args.predict_at,
         num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
     )
-    out = args.out or Path("runs") / time.strftime("isoflops-%Y%m%d-%H%M%S")
     files = write_isoflops_outputs(out, result)
     summary = result.to_dict()
     print(f"N_opt = {result.n_fit.a:.4g} * C^{result.n_fit.b:.4f};  "

@@ -12,9 +12,11 @@ import json
 import math
 
 from bayes_scaling.errors import InvalidConfigError
-from bayes_scaling.params import count_params, tokens_for_flops
+from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE, count_params, tokens_for_flops
 
 TOKENS_CONVENTION = "tokens = flops / (6 * non-embedding params)"
+# Bounds far above any real model, so that counting (a meta-device build) stays instant.
+_LARGEST = {"d_model": 2**16, "num_layers": 1024, "num_heads": 2**16}
 
 
 def register(subparsers) -> None:
@@ -42,6 +44,11 @@ def register(subparsers) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    for name, high in _LARGEST.items():
+        if getattr(args, name) > high:
+            raise InvalidConfigError(
+                f"--{name.replace('_', '-')}: expected at most {high}, got {getattr(args, name)}"
+            )
     counts = count_params(args.d_model, args.num_layers, args.num_heads)
     flops = args.train_flops
     if flops is not None and not (math.isfinite(flops) and flops > 0):
@@ -71,7 +78,8 @@ def _handle(args: argparse.Namespace) -> int:
         f"non-embedding params: {counts.non_embedding:>15,}  "
         "(all but token and position embeddings; output head included; the package's N)"
     )
-    print(f"embedding params:     {counts.embedding:>15,}  (token 32000*d + position 512*d)")
+    print(f"embedding params:     {counts.embedding:>15,}  (token {VOCAB_SIZE}*d + position "
+          f"{CONTEXT_LENGTH}*d)")
     print(f"total params:         {counts.total:>15,}  (non-embedding + embedding)")
     if flops is not None:
         print(

@@ -1,14 +1,26 @@
-"""`bayes-scaling serve`: the simulator as an HTTP server with the training API's contract."""
+"""`bayes-scaling serve`: the simulator as an HTTP server with the training API's contract.
+
+Every option, the truth, the keys and the database are checked, and the port is bound, before
+"listening on" is logged; a busy port is a one-line error. The public demo key is refused on a
+non-loopback interface unless ``--keys`` names the keys. SIGTERM and SIGINT stop the server
+gracefully and the database is closed with its WAL checkpointed: the SQLite file is
+self-contained afterwards (no ``-wal`` file needed).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+import signal
+import socket
 from pathlib import Path
 
-from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.cli import checks
+from bayes_scaling.errors import BayesScalingError, InvalidConfigError
+from bayes_scaling.textfile import read_text
 
 __all__ = ["DEFAULT_DEMO_KEY", "KEY_ENV", "load_keys", "register"]
 
@@ -43,7 +55,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--truth", type=Path, default=None, help="truth JSON (default: preset)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--port", type=checks.port, default=8000,
+                        help="port (default: 8000; 0: any free port)")
     parser.add_argument(
         "--db",
         type=Path,
@@ -52,7 +65,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--keys", type=Path, default=None, help=_KEYS_HELP)
     parser.add_argument(
-        "--budget", type=float, default=2e18, help="FLOP budget per key (default: 2e18)"
+        "--budget", type=checks.positive_number, default=2e18,
+        help="FLOP budget per key, a positive finite number (default: 2e18)"
     )
     parser.set_defaults(handler=_handle)
 
@@ -66,10 +80,7 @@ def load_keys(path: Path | None) -> tuple[frozenset[str], str]:
         If the keys file cannot be read or holds no key.
     """
     if path is not None:
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as exc:
-            raise BayesScalingError(f"cannot read keys file {path}: {exc.strerror}") from None
+        lines = read_text(path, what="keys file", error=BayesScalingError).splitlines()
         keys = frozenset(
             line.strip() for line in lines if line.strip() and not line.strip().startswith("#")
         )
@@ -93,6 +104,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` now, so a busy port fails before anything is announced."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BayesScalingError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def _handle(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -100,26 +130,54 @@ def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.simulator.store import RunStore
     from bayes_scaling.simulator.truth import load_truth
 
-    if not args.budget > 0:
-        raise BayesScalingError(f"--budget must be positive, got {args.budget}")
-    if not 0 <= args.port <= 65535:
-        raise BayesScalingError(f"--port must be in [0, 65535], got {args.port}")
     truth = load_truth(args.truth)
     keys, source = load_keys(args.keys)
+    if not _is_loopback(args.host) and args.keys is None and DEFAULT_DEMO_KEY in keys:
+        raise BayesScalingError(
+            f"--host {args.host} is not a loopback interface: refusing to serve the public demo "
+            f"key {DEFAULT_DEMO_KEY!r}; give the allowed keys with --keys FILE"
+        )
     db_path = Path(args.db).resolve()
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    store = RunStore(db_path)
-    app = create_app(truth, store=store, allowed_keys=keys, budget_flops=args.budget)
-    if not _is_loopback(args.host):
-        logger.warning("serving on %s, which is not a loopback interface", args.host)
-    logger.info("database: %s", db_path)
-    logger.info("budget per key: %g FLOPs", args.budget)
-    logger.info("truth: %s", args.truth if args.truth else "default preset")
-    logger.info("accepting %s", source)
-    logger.info("listening on http://%s:%d", args.host, args.port)
+    if db_path.is_dir():
+        raise BayesScalingError(f"--db {args.db}: expected a database file, got a directory")
+    if not db_path.parent.is_dir():
+        raise BayesScalingError(f"--db {args.db}: no folder {db_path.parent}")
+    sock = _bind(args.host, args.port)
     try:
+        store = RunStore(db_path)
+    except BaseException:
+        sock.close()
+        raise
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # uvicorn re-raises a captured SIGTERM/SIGINT after shutting down, which would kill
+            # the process before the database is closed; stop gracefully and return instead.
+            originals = {sig: signal.signal(sig, self.handle_exit)
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
+
+    try:
+        app = create_app(truth, store=store, allowed_keys=keys, budget_flops=args.budget)
+        if not _is_loopback(args.host):
+            logger.warning("serving on %s, which is not a loopback interface", args.host)
+        logger.info("database: %s", db_path)
+        logger.info("budget per key: %g FLOPs", args.budget)
+        logger.info("truth: %s", args.truth if args.truth else "default preset")
+        logger.info("accepting %s", source)
+        port = sock.getsockname()[1]
+        logger.info("listening on http://%s:%d", args.host, port)
         # No access log: it would write every query string, API keys included.
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+        server = _Server(uvicorn.Config(app, access_log=False, log_level="warning",
+                                        lifespan="off"))
+        server.run(sockets=[sock])
     finally:
         store.close()
+        sock.close()
+    logger.info("stopped; database closed")
     return 0

@@ -8,11 +8,17 @@ Every error is the API's ``{"message": ...}`` shape: query parameters are read f
 ``request.query_params`` by hand, so FastAPI's own validation responses never appear. The order of
 checks on ``/loss`` is: the key (422), the parameters' presence and types, then the ranges in the
 API's order (404, the API's messages), then the budget (400, nothing charged).
+
+JSON has no NaN or infinity: a loss that is not a finite number (only a broken truth gives one;
+:func:`~bayes_scaling.simulator.truth.load_truth` refuses such truths) is charged and answered as
+``null``, which the client records as a failed query. No schema endpoint is served
+(``/openapi.json``, ``/docs`` and ``/redoc`` are off).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
@@ -63,7 +69,8 @@ def create_app(
     if not budget_flops > 0:
         raise ValueError(f"expected a positive budget_flops, got {budget_flops!r}")
 
-    app = FastAPI(title="bayes_scaling simulated training API", docs_url=None, redoc_url=None)
+    app = FastAPI(title="bayes_scaling simulated training API", docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.store = store
     app.state.budget_flops = float(budget_flops)
 
@@ -108,7 +115,8 @@ def create_app(
                 f" + train_flops {config.train_flops:g} > budget {budget_flops:g};"
                 " nothing was charged",
             )
-        return JSONResponse({"loss": result.loss, "total_flops_used": result.total_flops_used})
+        answer = result.loss if math.isfinite(result.loss) else None
+        return JSONResponse({"loss": answer, "total_flops_used": result.total_flops_used})
 
     @app.get("/total_flops_used")
     def total_flops_used(request: Request) -> JSONResponse:
@@ -122,6 +130,10 @@ def create_app(
         api_key, error = _check_key(request)
         if error is not None:
             return error
-        return JSONResponse({"previous_runs": store.previous_runs(api_key)})
+        rows = [
+            {**row, "loss": row["loss"] if math.isfinite(row["loss"]) else None}
+            for row in store.previous_runs(api_key)
+        ]
+        return JSONResponse({"previous_runs": rows})
 
     return app

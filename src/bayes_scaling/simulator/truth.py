@@ -21,9 +21,11 @@ import numpy as np
 from bayes_scaling.errors import InvalidTruthError
 from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE, block_params, embedding_side_params
 from bayes_scaling.space import RunConfig
+from bayes_scaling.textfile import read_text
 
 __all__ = [
     "CONTEXT_LENGTH",
+    "TRUTH_RANGES",
     "VOCAB_SIZE",
     "Truth",
     "load_truth",
@@ -34,6 +36,35 @@ __all__ = [
     "truth_tokens",
 ]
 
+
+
+_OPEN, _CLOSED = "(", "["
+
+#: Allowed value of every key: ``(low, high, bracket)``, closed above; ``bracket`` says whether
+#: ``low`` itself is allowed (``"["``) or not (``"("``). Wide enough for every preset, random
+#: benchmark truth and calibration refit; narrow enough that no loss can be non-finite.
+TRUTH_RANGES: dict[str, tuple[float, float, str]] = {
+    "E": (0.0, 10.0, _CLOSED), "delta_data": (-1.0, 5.0, _CLOSED),
+    "A": (0.0, 1e6, _OPEN), "alpha": (0.0, 2.0, _OPEN),
+    "B": (0.0, 1e6, _OPEN), "beta": (0.0, 2.0, _OPEN),
+    "lam": (0.0, 10.0, _CLOSED), "K": (0.0, 1e4, _CLOSED), "gamma": (0.0, 2.0, _OPEN),
+    "eta0": (0.0, 1.0, _OPEN), "a_eta": (-2.0, 2.0, _CLOSED), "b_eta": (-2.0, 2.0, _CLOSED),
+    "D_eta": (0.0, 1e15, _OPEN), "p": (0.0, 10.0, _CLOSED), "chi": (0.0, 100.0, _CLOSED),
+    "S_chi": (0.0, 1e9, _OPEN), "kappa": (0.0, 10.0, _CLOSED), "AR0": (0.0, 1e4, _OPEN),
+    "c_deep": (0.0, 1.0, _CLOSED), "c_wide": (0.0, 1.0, _CLOSED), "c_head": (0.0, 1.0, _CLOSED),
+    "omega": (0.0, 10.0, _CLOSED), "L_init": (0.0, 100.0, _OPEN),
+    "sigma_seed": (0.0, 1.0, _CLOSED), "sigma_mb": (0.0, 1.0, _CLOSED),
+    "seed": (0, 2**63 - 1, _CLOSED),
+}
+
+
+def _check_range(source: str, name: str, value: float) -> None:
+    low, high, bracket = TRUTH_RANGES[name]
+    inside = (low <= value if bracket == _CLOSED else low < value) and value <= high
+    if not inside:
+        raise InvalidTruthError(
+            f"{source}: {name}: expected a value in {bracket}{low:g}, {high:g}], got {value!r}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,24 +129,58 @@ class Truth:
                 if value != int(value):
                     raise InvalidTruthError(f"{source}: seed must be an integer, got {value!r}")
                 value = int(value)
+            _check_range(source, name, value)
             checked[name] = value
-        return cls(**checked)
+        truth = cls(**checked)
+        _check_losses(truth, source)
+        return truth
 
     def to_dict(self) -> dict[str, Any]:
         """Return the truth as a JSON-ready mapping (every key, defaults included)."""
         return asdict(self)
 
 
+def _check_losses(truth: Truth, source: str) -> None:
+    """Refuse a truth whose mean loss is non-finite or not positive anywhere it is evaluated.
+
+    Probes the corners of everything the simulator answers: the API's shapes and the
+    evaluation's (d_model 64..4096, 1..96 layers, 1..64 heads), both batch sizes, learning rates
+    far outside the API's range, and computes from 1e13 to 1e24 FLOPs.
+    """
+    grid = np.meshgrid([64.0, 4096.0], [1.0, 96.0], [1.0, 64.0], [128.0, 256.0],
+                       [1e-6, 1e-4, 1e-3, 1e-1], [1e13, 1e18, 1e19, 1e24], indexing="ij")
+    loss = np.asarray(mean_loss(truth, *(g.ravel() for g in grid)), np.float64)
+    bad = ~(np.isfinite(loss) & (loss > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = ", ".join(f"{n}={g.ravel()[i]:g}" for n, g in zip(
+            ("d_model", "num_layers", "num_heads", "batch_size", "learning_rate", "flops"),
+            grid, strict=True))
+        raise InvalidTruthError(
+            f"{source}: expected a truth whose losses are finite and positive, got loss "
+            f"{float(loss[i])!r} at {where}"
+        )
+    sd = float(noise_sd(truth, 128))
+    if not math.isfinite(sd):
+        raise InvalidTruthError(f"{source}: expected a finite noise sd, got {sd!r}")
+
+
 def load_truth(path: str | Path | None) -> Truth:
-    """Read a truth JSON file; ``None`` gives the default preset."""
+    """Read a truth JSON file; ``None`` gives the default preset.
+
+    Raises
+    ------
+    InvalidTruthError
+        One line naming the file: unreadable, not UTF-8 JSON, unknown keys, values out of
+        :data:`TRUTH_RANGES`, or losses that could be non-finite.
+    """
     if path is None:
         return Truth()
     path = Path(path)
+    text = read_text(path, what="truth file", error=InvalidTruthError)
     try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidTruthError(f"{path}: no such truth file") from None
-    except json.JSONDecodeError as exc:
+        values = json.loads(text)
+    except ValueError as exc:
         raise InvalidTruthError(f"{path}: not valid JSON ({exc})") from None
     return Truth.from_mapping(values, source=str(path))
 
