@@ -292,6 +292,38 @@ def discuss_calibration(root: Path) -> str:
     return " ".join(out)
 
 
+def discuss_pool(root: Path) -> str:
+    """Which strategy predicts the held-out target rows best, per pool and budget (mean R^2)."""
+    path = root / RESULTS / "pool_benchmark.rows.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["strategy"] != "all-data"]
+    cells = sorted({(r["pool"], r["fraction"]) for r in rows}, key=lambda c: (c[0], c[1]))
+    pools = list(dict.fromkeys(r["pool"] for r in rows))
+
+    def mean_r2(pool, fraction, strategy):
+        return float(np.mean([r["r2"] for r in rows if r["pool"] == pool
+                              and r["fraction"] == fraction and r["strategy"] == strategy]))
+
+    best, lost = {}, []
+    for pool, fraction in cells:
+        strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["pool"] == pool
+                                        and r["fraction"] == fraction))
+        best[(pool, fraction)] = max(strategies, key=lambda s: mean_r2(pool, fraction, s))
+        if not best[(pool, fraction)].startswith("active"):
+            active = [s for s in strategies if s.startswith("active")]
+            top = max(active, key=lambda s: mean_r2(pool, fraction, s)) if active else None
+            lost.append(f"{pool} at {fraction:.0%} (`{best[(pool, fraction)]}`, R^2 "
+                        f"{mean_r2(pool, fraction, best[(pool, fraction)]):.3f}"
+                        + (f", against {mean_r2(pool, fraction, top):.3f} for `{top}`)" if top
+                           else ")"))
+    wins = len(cells) - len(lost)
+    out = (f"Over {len(pools)} pool(s) and {len(cells)} pool-budget cells, an active strategy "
+           f"has the highest mean R^2 on the held-out target rows in {wins}.")
+    if lost:
+        out += " **Where it does not win:** " + "; ".join(lost) + "."
+    return out
+
+
 #: ``{{discuss NAME}}``: the function and the result files it reads (relative to the root).
 DISCUSSIONS: dict[str, tuple[Callable[[Path], str], tuple[str, ...]]] = {
     "headline": (discuss_headline, (f"{RESULTS}/benchmark_strategies.rows.jsonl",)),
@@ -302,6 +334,7 @@ DISCUSSIONS: dict[str, tuple[Callable[[Path], str], tuple[str, ...]]] = {
     "rules": (discuss_rules, (f"{RESULTS}/recommend_rules.md",)),
     "speed": (discuss_speed, (f"{RESULTS}/refit_benchmark.md", f"{RESULTS}/time_split.md")),
     "calibration": (discuss_calibration, (f"{RESULTS}/simulator_calibration.md",)),
+    "pool": (discuss_pool, (f"{RESULTS}/pool_benchmark.rows.jsonl",)),
 }
 
 

@@ -102,3 +102,19 @@ def test_paper_figures_script_draws_from_the_committed_results(tmp_path):
     assert figures["main"](["--results", str(results), "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(figures["FIGURES"])
     assert figures["main"](["--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+
+
+def test_pool_discussion_names_the_cells_an_active_strategy_loses(make_paper, tmp_path):
+    import json
+
+    rows = [{"pool": "p", "fraction": f, "strategy": s, "r2": r}
+            for f, s, r in ((0.01, "active", 0.8), (0.01, "random", 0.5),
+                            (0.05, "active", 0.3), (0.05, "random", 0.6),
+                            (0.05, "all-data", 0.99))]
+    path = tmp_path / "experiments" / "results" / "pool_benchmark.rows.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text, missing = make_paper["build"]("{{discuss pool}}\n", tmp_path)
+    assert missing == [] and "in 1." in text
+    assert "p at 5% (`random`, R^2 0.600, against 0.300 for `active`)" in text
+    assert "all-data" not in text

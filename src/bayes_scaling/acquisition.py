@@ -73,6 +73,7 @@ __all__ = [
     "pacing_floor",
     "score_candidates",
     "select_batch",
+    "take_best",
 ]
 
 
@@ -257,6 +258,20 @@ def score_candidates(
     return np.where(allowed, score, -np.inf)
 
 
+def take_best(score, reduction, picks: list, scores: list, reductions: list) -> int | None:
+    """Append the best-scoring candidate to a greedy batch; None when none scores above 0.
+
+    ``picks``, ``scores`` and ``reductions`` grow by the index, its score and its reduction.
+    """
+    best = int(np.argmax(score))
+    if not np.isfinite(score[best]) or score[best] <= 0:
+        return None
+    picks.append(best)
+    scores.append(float(score[best]))
+    reductions.append(float(reduction[best]))
+    return best
+
+
 def select_batch(
     g,
     mean_loss,
@@ -330,12 +345,9 @@ def select_batch(
             cost_floor=floor,
             config=config,
         )
-        best = int(np.argmax(score))
-        if not np.isfinite(score[best]) or score[best] <= 0:
+        best = take_best(score, reduction, picks, scores, reductions)
+        if best is None:
             break
-        picks.append(best)
-        scores.append(float(score[best]))
-        reductions.append(float(reduction[best]))
         floors.append(max(floor, config.cost_floor))
         chosen_mask[best] = True
         remaining -= costs[best]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_scaling.acquisition import pacing_floor, score_candidates
+from bayes_scaling.acquisition import pacing_floor, score_candidates, take_best
 
 __all__ = ["VOPT_COST_POWER", "region_variance_reduction", "select_region_batch"]
 
@@ -122,12 +122,9 @@ def select_region_batch(
             allowed = ~chosen & (costs <= left) & np.isfinite(reduction)
             score = np.where(allowed, reduction / (costs / total_cost) ** VOPT_COST_POWER,
                              -np.inf)
-        best = int(np.argmax(score))
-        if not np.isfinite(score[best]) or score[best] <= 0:
+        best = take_best(score, reduction, picks, scores, reductions)
+        if best is None:
             break
-        picks.append(best)
-        scores.append(float(score[best]))
-        reductions.append(float(reduction[best]))
         chosen[best] = True
         left -= costs[best]
         cov_k = f_c[:, best] @ f_c / (n - 1)
