@@ -15,11 +15,19 @@ BayesScalingError
     ├── InvalidApiKeyError    the API refused the key (HTTP 422)
     ├── BudgetExceededError   the query would take the key past its budget; nothing was charged
     ├── FailedQueryError      the API charged a query but its answer is not a usable loss
-    └── ApiUnreachableError   connection failures or 5xx after all retries
+    ├── ApiUnreachableError   connection failures or 5xx after all retries
+    ├── ApiAuthError          the 2026 API answered 401 (missing or unknown X-API-Key)
+    ├── ApiValidationError    the 2026 API answered 422 (its ``detail`` list in ``.errors``)
+    ├── ExperimentNotFoundError  the 2026 API answered 404 (no such experiment for this key)
+    └── DuplicateExperimentError the 2026 API answered 409 (the configuration was submitted before)
 """
 
 __all__ = [
+    "ApiAuthError",
     "ApiError",
+    "ApiValidationError",
+    "DuplicateExperimentError",
+    "ExperimentNotFoundError",
     "ApiUnreachableError",
     "BayesScalingError",
     "BudgetExceededError",
@@ -84,3 +92,26 @@ class FailedQueryError(ApiError):
 
 class ApiUnreachableError(ApiError):
     """The API could not be reached (connection errors or 5xx) after all retries."""
+
+
+class ApiAuthError(ApiError):
+    """The 2026 API answered 401: ``missing X-API-Key`` or ``invalid API key``."""
+
+
+class ApiValidationError(ApiError, ValueError):
+    """The 2026 API (or the client's own check before sending) refused a body with 422.
+
+    ``errors`` holds FastAPI's ``detail`` list (``type``, ``loc``, ``msg``, ...).
+    """
+
+    def __init__(self, message: str, errors: list | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors or [])
+
+
+class ExperimentNotFoundError(ApiError):
+    """The 2026 API answered 404: the experiment does not exist or belongs to another key."""
+
+
+class DuplicateExperimentError(ApiError):
+    """The 2026 API answered 409: this key already has an experiment with the same config."""

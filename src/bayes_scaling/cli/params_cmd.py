@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 
+from bayes_scaling.cli import params2026_cmd
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE, count_params, tokens_for_flops
 
@@ -30,7 +31,10 @@ def register(subparsers) -> None:
             "embedding, and total."
         ),
     )
-    parser.add_argument("--d-model", type=int, required=True, help="model width")
+    parser.add_argument(
+        "--api", choices=("2025", "2026"), default="2025", help="which API's model (default 2025)"
+    )
+    parser.add_argument("--d-model", type=int, default=None, help="model width (--api 2025)")
     parser.add_argument("--num-layers", type=int, required=True, help="number of blocks")
     parser.add_argument("--num-heads", type=int, required=True, help="attention heads")
     parser.add_argument(
@@ -40,10 +44,15 @@ def register(subparsers) -> None:
         help=f"also print the tokens this budget buys ({TOKENS_CONVENTION})",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    params2026_cmd.add_arguments(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.api == "2026":
+        return params2026_cmd.handle(args)
+    if args.d_model is None:
+        raise InvalidConfigError("--d-model is required with --api 2025")
     for name, high in _LARGEST.items():
         if getattr(args, name) > high:
             raise InvalidConfigError(

@@ -116,6 +116,15 @@ def register(subparsers) -> None:
                             help=f"NUTS {what} of both the in-loop fits and the final fit "
                             "(default: the loop's own settings)")
     add_pool_arguments(parser)
+    parser.add_argument("--api", choices=("2025", "2026"), default=None,
+                        help="which training API --api-url speaks (default: probe it); 2026: "
+                        "--budget is in B200-seconds")
+    parser.add_argument("--target-hours", type=checks.positive_number, default=48.0,
+                        help="--api 2026: B200-hours of the run to plan (default 48)")
+    parser.add_argument("--max-in-flight", type=checks.count, default=4,
+                        help="--api 2026: most runs queued or running at once (default 4)")
+    parser.add_argument("--final-submit", action="store_true",
+                        help="--api 2026: POST the recommended config to /final_submission")
     parser.set_defaults(handler=_handle)
 
 
@@ -278,7 +287,11 @@ def _save(out: Path, settings: dict) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from bayes_scaling.cli.run2026 import api_of, handle_2026
     from bayes_scaling.progress import cli_progress, quiet_logging
+
+    if api_of(args) == "2026":
+        return handle_2026(args)
     from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
 
     if is_pool_run(args):

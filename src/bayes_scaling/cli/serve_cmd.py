@@ -18,7 +18,7 @@ import signal
 import socket
 from pathlib import Path
 
-from bayes_scaling.cli import checks
+from bayes_scaling.cli import checks, serve2026_cmd
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
 from bayes_scaling.textfile import read_text
 
@@ -53,6 +53,9 @@ def register(subparsers) -> None:
             "budget (400, nothing charged). Uvicorn's access log is off: query strings carry keys."
         ),
     )
+    parser.add_argument(
+        "--api", choices=("2025", "2026"), default="2025", help="which API to serve (default 2025)"
+    )
     parser.add_argument("--truth", type=Path, default=None, help="truth JSON (default: preset)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     parser.add_argument("--port", type=checks.port, default=8000,
@@ -68,6 +71,7 @@ def register(subparsers) -> None:
         "--budget", type=checks.positive_number, default=2e18,
         help="FLOP budget per key, a positive finite number (default: 2e18)"
     )
+    serve2026_cmd.add_arguments(parser)
     parser.set_defaults(handler=_handle)
 
 
@@ -130,6 +134,8 @@ def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.simulator.store import RunStore
     from bayes_scaling.simulator.truth import load_truth
 
+    if args.api == "2026":
+        return serve2026_cmd.handle(args)
     truth = load_truth(args.truth)
     keys, source = load_keys(args.keys)
     if not _is_loopback(args.host) and args.keys is None and DEFAULT_DEMO_KEY in keys:

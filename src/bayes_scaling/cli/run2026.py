@@ -1,0 +1,217 @@
+"""`bayes-scaling run --api 2026`: spend a seconds budget on the 2026 job API, plan a 48-h run.
+
+The composition root of the 2026 path: flags -> :class:`~bayes_scaling.jobs_loop.JobsLoopConfig`
+-> :class:`~bayes_scaling.api2026.client.JobsApiClient` (key from ``$BAYES_SCALING_API_KEY``)
+behind the durable ledger ``<out>/ledger2026.sqlite`` ->
+:func:`~bayes_scaling.jobs_loop.run_jobs_loop` -> the outputs of ``run`` (report.json with
+DESIGN §5's keys plus ``recommended.training_config``, report.md, runs.csv, posterior.nc,
+figures) and:
+
+- ``final_training_config.json``: the complete TrainingConfig to submit for the target;
+- ``experiments2026.json``: every ledger row (configuration, state, experiment id, curve);
+- ``final_submission.json``: the server's answer to ``--final-submit``.
+
+``--resume DIR`` reopens the ledger and the saved settings: the ledger is reconciled with
+``GET /experiments`` first, so nothing is submitted twice and runs that ended meanwhile are
+collected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from bayes_scaling.errors import InvalidConfigError
+
+__all__ = ["api_of", "handle_2026", "run_2026"]
+
+logger = logging.getLogger(__name__)
+
+_SAVED = ("api_url", "budget", "target_hours", "max_in_flight", "seed", "planned_queries",
+          "max_queries", "num_warmup", "num_samples", "num_chains")
+
+
+def api_of(args: argparse.Namespace) -> str:
+    """Which API ``run`` speaks: ``--api``, a resumed run's saved choice, or a probe of the URL."""
+    if args.resume:
+        saved = Path(args.resume) / "run_config.json"
+        return json.loads(saved.read_text()).get("api", "2025") if saved.is_file() else "2025"
+    if args.api or not args.api_url:
+        return args.api or "2025"
+    from bayes_scaling.api2026.client import detect_api
+
+    return detect_api(args.api_url)
+
+
+def handle_2026(args: argparse.Namespace) -> int:
+    """``run`` on the 2026 API: the output folder, held under the run-directory lock."""
+    from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
+
+    resumed = None
+    if args.resume:
+        out = Path(args.resume)
+        resumed = json.loads((out / "run_config.json").read_text())
+        if resumed.get("api") != "2026":
+            raise InvalidConfigError(f"--resume {out}: not a run of the 2026 API")
+        logger.info("resuming %s with its saved settings", out)
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out) if args.out else Path("runs") / stamp
+        if (out / "run_config.json").exists():
+            raise InvalidConfigError(f"--out {out}: already holds a run; use --resume {out}")
+        out.mkdir(parents=True, exist_ok=True)
+    figures = not args.no_figures and os.environ.get("BAYES_SCALING_NO_FIGURES") != "1"
+    with ExclusiveLock(out / RUN_LOCK_NAME, what=f"run directory {out}"):
+        remove_temporary_files(out)
+        return run_2026(args, out, resumed, figures=figures)
+
+
+def _loop_config(settings: dict):
+    from bayes_scaling.jobs_loop import JobsLoopConfig
+
+    nuts = {}
+    for name in ("num_warmup", "num_samples", "num_chains"):
+        if settings.get(name):
+            nuts[name] = nuts[f"final_{name}"] = int(settings[name])
+    try:
+        return JobsLoopConfig(
+            target_hours=float(settings["target_hours"]),
+            max_in_flight=int(settings["max_in_flight"]),
+            planned_runs=int(settings.get("planned_queries") or 40),
+            max_runs=int(settings.get("max_queries") or 120), **nuts,
+        )
+    except ValueError as exc:
+        raise InvalidConfigError(str(exc)) from None
+
+
+def _settings(args, out: Path, resumed: dict | None) -> dict:
+    if resumed is not None:
+        return resumed
+    settings = {name: getattr(args, name, None) for name in _SAVED}
+    if not settings["api_url"]:
+        raise InvalidConfigError("--api 2026: expected --api-url URL, got none")
+    budget = settings["budget"]
+    if budget is None:
+        raise InvalidConfigError("--api 2026: expected --budget SECONDS (B200-seconds), got none")
+    if settings["seed"] is None:
+        settings["seed"] = 0
+    if not (math.isfinite(budget) and 1 <= budget <= 1e7):
+        raise InvalidConfigError(
+            f"--budget: expected B200-seconds in [1, 1e7] with --api 2026, got {budget:g}"
+        )
+    if settings["target_hours"] is None:
+        settings["target_hours"] = 48.0
+    if settings["max_in_flight"] is None:
+        settings["max_in_flight"] = 4
+    settings["api"] = "2026"
+    return settings
+
+
+def _rows(oracle) -> list[dict]:
+    return [
+        {"seq": s.seq, "unique_id": s.unique_id, "experiment_id": s.experiment_id,
+         "state": s.state, "note": s.note, "charged_seconds": s.charged_seconds,
+         "used_runtime_seconds": s.used_runtime_seconds, "val_losses": s.val_losses,
+         "failure": s.failure, "training_config": s.config.model_dump(mode="json")}
+        for s in oracle.ledger.entries()
+    ]
+
+
+def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
+    """Run the 2026 loop for ``bayes-scaling run --api 2026``; returns the exit status.
+
+    ``out`` exists; ``resumed`` holds the saved settings of ``--resume`` (None for a new run).
+    """
+    from bayes_scaling.api2026.client import JobsApiClient
+    from bayes_scaling.api2026.jobs_oracle import JobsOracle
+    from bayes_scaling.api2026.ledger import Ledger
+    from bayes_scaling.candidates2026 import law_run_config
+    from bayes_scaling.jobs_loop import run_jobs_loop
+    from bayes_scaling.oracle import Observation
+    from bayes_scaling.report import atomic_write_text, summarize, write_outputs
+    from bayes_scaling.runtime_model import run_flops
+
+    settings = _settings(args, out, resumed)
+    if resumed is None:
+        atomic_write_text(out / "run_config.json", json.dumps(settings, indent=2) + "\n")
+    config = _loop_config(settings)
+    client = JobsApiClient(settings["api_url"])
+    oracle = JobsOracle(client, Ledger(out / "ledger2026.sqlite"), float(settings["budget"]))
+    try:
+        oracle.sync()
+        server = oracle.refresh_budget()
+        logger.info("ledger holds %d submission(s); %.0f s committed; server has %.0f s left",
+                    len(oracle.ledger), oracle.budget_committed(), server)
+        result = run_jobs_loop(jax.random.PRNGKey(int(settings["seed"])), oracle, config)
+        final_response = None
+        if args.final_submit:
+            median = float(np.median(result.recommendation.predicted_loss))
+            final_response = oracle.submit_final(result.training_config, median)
+            atomic_write_text(out / "final_submission.json",
+                              json.dumps(final_response.model_dump(mode="json"), indent=2) + "\n")
+        rows = _rows(oracle)
+    finally:
+        oracle.close()
+        client.close()
+    completed = [o for o in result.outcomes if o.state == "completed"]
+    observations = [Observation(config=law_run_config(o.config), loss=o.final_loss)
+                    for o in completed]
+    charged = [o for o in result.outcomes]
+    flops_used = float(sum(run_flops(o.config) for o in charged))
+    seconds_used = float(sum(o.charged for o in charged))
+    rate = flops_used / seconds_used if seconds_used > 0 else float("nan")
+    final_json = result.training_config.model_dump(mode="json")
+    atomic_write_text(out / "final_training_config.json", json.dumps(final_json, indent=2) + "\n")
+    atomic_write_text(out / "experiments2026.json", json.dumps(rows, indent=2) + "\n")
+    extra = {
+        "api": "2026",
+        "budget_unit": "seconds",
+        "budget_seconds": float(settings["budget"]),
+        "seconds_used": seconds_used,
+        "target_hours": float(settings["target_hours"]),
+        "budget_flops_note": "budget_flops = budget seconds x the runs' mean FLOP/s; flops_used "
+                             "= FLOPs of every ended run (spec section 4 per-token FLOPs)",
+        "n_failed": sum(o.state == "failed" for o in result.outcomes),
+        "n_timeouts": sum(o.failure == "timeout" for o in result.outcomes),
+        "fit_uses": "the final validation loss of each completed run (no intermediate "
+                    "checkpoints, no failed runs)",
+        "runtime_model": result.runtime,
+        "predicted_seconds_of_recommended": result.predicted_seconds,
+        "loop": {"stop_reason": result.stop_reason, "history": result.history,
+                 "timings_seconds": result.timings,
+                 "max_in_flight_seen": result.max_in_flight_seen, "settings": settings},
+        "backend": "api 2026",
+    }
+    write_outputs(
+        out, runs=observations, posterior=result.posterior,
+        recommendation=result.recommendation, target_flops=result.target_flops,
+        budget_flops=float(settings["budget"]) * rate, flops_used=flops_used,
+        strategy="active", extra=extra, figures=figures,
+    )
+    report = json.loads((out / "report.json").read_text())
+    report["recommended"]["training_config"] = final_json
+    report["recommended"]["predicted_loss"] = summarize(result.recommendation.predicted_loss)
+    if final_response is not None:
+        report["final_submission"] = final_response.model_dump(mode="json")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    arch = result.training_config.architecture_config
+    pred = report["recommended"]["predicted_loss"]
+    print(f"wrote {out}")
+    print(
+        f"recommended for {settings['target_hours']:g} B200-hours: hidden_size={arch.hidden_size} "
+        f"num_hidden_layers={arch.num_hidden_layers} head_dim={arch.head_dim} "
+        f"intermediate_size={arch.intermediate_size} "
+        f"batch={result.training_config.train_batch_size} "
+        f"tokens={result.training_config.total_train_tokens:.3g}; predicted val loss "
+        f"{pred['median']:.3f} (90% {pred['ci90'][0]:.3f}-{pred['ci90'][1]:.3f}); "
+        f"spent {seconds_used:.0f} of {settings['budget']:g} s"
+    )
+    return 0
