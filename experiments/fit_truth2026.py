@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from bayes_scaling.api2026.schemas import TrainingConfig
-from bayes_scaling.report import atomic_write_text
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.simulator.truth2026 import Truth2026, mean_curve
 
 HERE = Path(__file__).resolve().parent

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bayes_scaling.api2026.schemas import TrainingConfig
+from bayes_scaling.files import atomic_write_text
 from bayes_scaling.params2026 import count_params_2026
-from bayes_scaling.report import atomic_write_text
 from bayes_scaling.simulator.truth2026 import (
     Truth2026,
     chunk_seconds,

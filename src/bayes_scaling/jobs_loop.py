@@ -59,7 +59,6 @@ from bayes_scaling.errors import BayesScalingError, BudgetExceededError
 from bayes_scaling.oracle import ExperimentOracle, ExperimentOutcome
 from bayes_scaling.params import non_embedding_params
 from bayes_scaling.params2026 import count_params_2026
-from bayes_scaling.recommend import padded_call
 from bayes_scaling.runtime_model import RuntimeModel
 
 __all__ = ["JobsLoopConfig", "JobsLoopResult", "run_jobs_loop", "target_law_flops"]
@@ -206,7 +205,7 @@ def _rng(key) -> np.random.Generator:
 def _backend(config: JobsLoopConfig):
     from bayes_scaling.loop import LoopConfig, default_backend
 
-    return default_backend(LoopConfig(
+    return default_backend(LoopConfig.from_flat(
         num_warmup=config.num_warmup, num_samples=config.num_samples,
         num_chains=config.num_chains, final_num_warmup=config.final_num_warmup,
         final_num_samples=config.final_num_samples, final_num_chains=config.final_num_chains,
@@ -301,8 +300,8 @@ class _Loop:
             if not cands:
                 return []
             features = law_features(cands)
-            mean = padded_call(posterior.predict_mean, features, block=512)
-            noise = padded_call(posterior.noise_sd, features, block=512)
+            mean = posterior.predict_mean(features)
+            noise = posterior.noise_sd(features)
             target = target_law_flops(self.runtime, config.target_hours)
             g = np.log(np.asarray(posterior.optimum(target).n_params, np.float64))
             costs = np.asarray(features.flops, np.float64)
@@ -405,7 +404,7 @@ def run_jobs_loop(
                          "final": True})
     rec = backend.recommend(key_rec, posterior, target)
     final_cfg, seconds = _final_config(rec, posterior, done, loop.runtime, config.target_hours)
-    draws = padded_call(posterior.sample_predictive, law_features([final_cfg]), key_pred)[:, 0]
+    draws = posterior.sample_predictive(key_pred, law_features([final_cfg]))[:, 0]
     arch = final_cfg.architecture_config
     counts = count_params_2026(arch)
     rec = replace(
@@ -425,7 +424,7 @@ def run_jobs_loop(
 
 def _final_config(rec, posterior, done, runtime: RuntimeModel, hours: float):
     """The complete TrainingConfig of the recommendation, sized to ``hours`` of B200 time."""
-    mean = padded_call(posterior.predict_mean, law_features([o.config for o in done]))
+    mean = posterior.predict_mean(law_features([o.config for o in done]))
     residual = np.array([o.final_loss for o in done]) - np.median(mean, axis=0)
     archs = [o.config.architecture_config for o in done]
     ratio = best_by_residual(

@@ -134,10 +134,12 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
     from bayes_scaling.api2026.jobs_oracle import JobsOracle
     from bayes_scaling.api2026.ledger import Ledger
     from bayes_scaling.candidates2026 import law_run_config
+    from bayes_scaling.files import atomic_write_text
     from bayes_scaling.jobs_loop import run_jobs_loop
     from bayes_scaling.oracle import Observation
-    from bayes_scaling.report import atomic_write_text, summarize, write_outputs
+    from bayes_scaling.report import write_outputs
     from bayes_scaling.runtime_model import run_flops
+    from bayes_scaling.summary import summarize
 
     settings = _settings(args, out, resumed)
     if resumed is None:

@@ -288,10 +288,10 @@ def _save(out: Path, settings: dict) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from bayes_scaling.cli.run2026 import api_of, handle_2026
-    from bayes_scaling.progress import cli_progress, quiet_logging
 
     if api_of(args) == "2026":
         return handle_2026(args)
+    from bayes_scaling.progress import cli_progress, quiet_logging
     from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
 
     if is_pool_run(args):
