@@ -26,7 +26,7 @@ from bayes_scaling.errors import (
 from bayes_scaling.oracle import Observation
 from bayes_scaling.space import RunConfig, parse_config, validate_config
 
-__all__ = ["KEY_ENV", "TrainingApiClient", "redact"]
+__all__ = ["KEY_ENV", "TrainingApiClient", "api_key_or_env", "redact"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,21 @@ KEY_ENV = "BAYES_SCALING_API_KEY"
 
 _KEY_PATTERN = re.compile(r"(api_key=)[^&\s'\"]*")
 _BUDGET_WORDS = re.compile(r"budget|exceed", re.IGNORECASE)
+
+
+def api_key_or_env(api_key: str | None = None) -> str:
+    """``api_key``, or else the value of ``$BAYES_SCALING_API_KEY``.
+
+    Raises
+    ------
+    InvalidApiKeyError
+        If neither holds a key.
+    """
+    if api_key is None:
+        api_key = os.environ.get(KEY_ENV) or None
+    if not api_key:
+        raise InvalidApiKeyError(f"no API key given and ${KEY_ENV} is not set")
+    return api_key
 
 
 def redact(text: str, api_key: str | None = None) -> str:
@@ -103,10 +118,7 @@ class TrainingApiClient:
         max_retries: int = 4,
         backoff: float = 0.5,
     ) -> None:
-        if api_key is None:
-            api_key = os.environ.get(KEY_ENV) or None
-        if not api_key:
-            raise InvalidApiKeyError(f"no API key given and ${KEY_ENV} is not set")
+        api_key = api_key_or_env(api_key)
         if not timeout > 0:
             raise ValueError(f"expected a positive timeout, got {timeout!r}")
         if max_retries < 0:

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from bayes_scaling.api.client import KEY_ENV
+from bayes_scaling.api.client import KEY_ENV, api_key_or_env
 from bayes_scaling.api2026.schemas import (
     BudgetSummary,
     ExperimentResponse,
@@ -46,7 +46,6 @@ from bayes_scaling.errors import (
     BudgetExceededError,
     DuplicateExperimentError,
     ExperimentNotFoundError,
-    InvalidApiKeyError,
 )
 
 __all__ = [
@@ -153,10 +152,7 @@ class JobsApiClient:
         backoff: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
-        if api_key is None:
-            api_key = os.environ.get(KEY_ENV) or None
-        if not api_key:
-            raise InvalidApiKeyError(f"no API key given and ${KEY_ENV} is not set")
+        api_key = api_key_or_env(api_key)
         if not timeout > 0:
             raise ValueError(f"timeout: expected a positive number, got {timeout!r}")
         if max_retries < 0:

@@ -56,6 +56,21 @@ def nonnegative_number(text: str) -> float:
     return value
 
 
+def url_error(url: str) -> str | None:
+    """Why ``url`` is no training-API base URL, or None when it is one."""
+    if url.startswith(("http://", "https://")):
+        return None
+    return f"expected an http:// or https:// URL, got {url!r}"
+
+
+def api_url(text: str) -> str:
+    """An http(s) base URL (``--api-url``): checked before any probe or request."""
+    problem = url_error(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def _integer(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text, 10)

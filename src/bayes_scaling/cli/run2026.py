@@ -42,23 +42,29 @@ _SAVED = ("api_url", "budget", "target_hours", "max_in_flight", "seed", "planned
 def api_of(args: argparse.Namespace) -> str:
     """Which API ``run`` speaks: ``--api``, a resumed run's saved choice, or a probe of the URL."""
     if args.resume:
-        saved = Path(args.resume) / "run_config.json"
-        return json.loads(saved.read_text()).get("api", "2025") if saved.is_file() else "2025"
+        from bayes_scaling.cli.run_cmd import read_saved_json
+
+        return str(read_saved_json(Path(args.resume)).get("api", "2025"))
     if args.api or not args.api_url:
         return args.api or "2025"
+    from bayes_scaling.api.client import api_key_or_env
     from bayes_scaling.api2026.client import detect_api
+    from bayes_scaling.cli.run_cmd import check_backend_flags
 
-    return detect_api(args.api_url)
+    check_backend_flags(args.api_url, args.truth)
+
+    return detect_api(args.api_url, api_key_or_env())  # no key: refused before any request
 
 
 def handle_2026(args: argparse.Namespace) -> int:
     """``run`` on the 2026 API: the output folder, held under the run-directory lock."""
+    from bayes_scaling.cli.run_cmd import read_saved_json
     from bayes_scaling.rundir import RUN_LOCK_NAME, ExclusiveLock, remove_temporary_files
 
     resumed = None
     if args.resume:
         out = Path(args.resume)
-        resumed = json.loads((out / "run_config.json").read_text())
+        resumed = read_saved_json(out)
         if resumed.get("api") != "2026":
             raise InvalidConfigError(f"--resume {out}: not a run of the 2026 API")
         logger.info("resuming %s with its saved settings", out)

@@ -68,7 +68,7 @@ def register(subparsers) -> None:
         description="Spend a FLOP budget on a training API (default: the in-process simulator) "
         "and recommend the compute-optimal configuration at the target compute.",
     )
-    parser.add_argument("--api-url", default=None,
+    parser.add_argument("--api-url", default=None, type=checks.api_url,
                         help="training API base URL (key from $BAYES_SCALING_API_KEY)")
     parser.add_argument("--truth", default=None, help="simulator truth JSON (in-process only)")
     parser.add_argument("--budget", type=checks.positive_number, default=None,
@@ -151,7 +151,8 @@ def _new_settings(args: argparse.Namespace) -> tuple[dict, Path]:
     return settings, out
 
 
-def _read_saved(out: Path) -> dict:
+def read_saved_json(out: Path) -> dict:
+    """The JSON object in ``out``'s run_config.json; one-line errors for anything else."""
     path = out / CONFIG_NAME
     if not out.is_dir():
         raise InvalidConfigError(f"--resume {out}: no such run directory")
@@ -162,7 +163,17 @@ def _read_saved(out: Path) -> dict:
         saved = json.loads(text)
     except ValueError as exc:
         raise InvalidConfigError(f"{path}: not a readable run configuration ({exc})") from None
-    if not isinstance(saved, dict) or not set(saved) >= {"budget", "target", "strategy"}:
+    if not isinstance(saved, dict):
+        raise InvalidConfigError(
+            f"{path}: expected an object with the run's settings, got {type(saved).__name__}"
+        )
+    return saved
+
+
+def _read_saved(out: Path) -> dict:
+    path = out / CONFIG_NAME
+    saved = read_saved_json(out)
+    if not set(saved) >= {"budget", "target", "strategy"}:
         raise InvalidConfigError(
             f"{path}: expected an object with the run's settings, got {type(saved).__name__}"
         )
@@ -226,11 +237,15 @@ def _check_settings(settings: dict) -> None:
     if settings["strategy"] not in ("active", "isoflop-grid", "random"):
         raise InvalidConfigError(f"--strategy {settings['strategy']}: expected active, "
                                  "isoflop-grid or random without --pool")
-    if settings["api_url"] and settings["truth"]:
+    check_backend_flags(settings["api_url"], settings["truth"])
+
+
+def check_backend_flags(api_url: str | None, truth: str | None) -> None:
+    """Refuse a bad ``--api-url`` and ``--truth`` beside ``--api-url``, before any request."""
+    if api_url and truth:
         raise InvalidConfigError("--truth applies to the in-process simulator, not --api-url")
-    url = settings["api_url"]
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise InvalidConfigError(f"--api-url: expected an http:// or https:// URL, got {url!r}")
+    if api_url is not None and checks.url_error(api_url) is not None:
+        raise InvalidConfigError(f"--api-url: {checks.url_error(api_url)}")
 
 
 def _loop_config(settings: dict):

@@ -18,6 +18,7 @@ import signal
 import socket
 from pathlib import Path
 
+from bayes_scaling.api.client import KEY_ENV
 from bayes_scaling.cli import checks, serve2026_cmd
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
 from bayes_scaling.textfile import read_text
@@ -26,7 +27,6 @@ __all__ = ["DEFAULT_DEMO_KEY", "KEY_ENV", "load_keys", "register"]
 
 logger = logging.getLogger(__name__)
 
-KEY_ENV = "BAYES_SCALING_API_KEY"
 DEFAULT_DEMO_KEY = "sim-key"
 
 _KEYS_HELP = (
