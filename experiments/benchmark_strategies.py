@@ -6,8 +6,12 @@ strategy, budget) is one Ray task: the local machine by default (``--num-cpus`` 
 ``--address HOST:PORT`` (or ``auto``) for a running cluster whose workers can import
 bayes_scaling. Seed ``s`` is the strategy's random key and an offset ``1000 s`` of the truth's
 noise seed, so a replicate draws new observation noise too. ``active`` runs once per criterion of
-``--criteria`` (today only ``n-opt``, the expected variance reduction of ln N_opt(target) per
-FLOP; a new criterion is one more word, passed to ``LoopConfig.from_flat(criterion=...)``).
+``--criteria`` (``n-opt``, the expected variance reduction of ln N_opt(target) per FLOP, or
+``decision``, the regret-weighted risk of size, learning rate and loss; passed to
+``LoopConfig.from_flat(criterion=...)``); a word ``<criterion>+c-optimal`` also sets the budget
+plan (``budget_plan="c-optimal"``: buy only from the c-optimal design of the remaining budget).
+Each row also keeps the run's design efficiency and oracle sd of ln N_opt (``bayes_scaling.design``;
+absent for ``isoflop-grid`` without its Bayesian refit).
 
 Scores (``bayes_scaling.scoring``): regret at the target, N error, loss error, whether the
 predicted loss's 90% interval covers the true loss, and ``|ln(lr_rec / lr*_true)|`` with
@@ -62,9 +66,12 @@ def strategy_labels(strategies, criteria) -> list[str]:
 def loop_kwargs(label: str, settings: dict, budget: float) -> dict:
     """``LoopConfig`` keyword arguments of one task."""
     strategy, _, criterion = label.partition(":")
+    criterion, _, plan = criterion.partition("+")
     kwargs = {**settings, "strategy": strategy, "budget_flops": float(budget)}
     if criterion and criterion != "n-opt":  # n-opt is the loop's criterion when none is named
         kwargs["criterion"] = criterion
+    if plan:
+        kwargs["budget_plan"] = plan
     return kwargs
 
 
@@ -121,6 +128,7 @@ def run_task(spec: dict) -> dict:
         "history": [{k: h.get(k) for k in ("flops_used", "n_opt_ci90_ln_width",
                                             "loss_ci90_width")} for h in result.history],
         **{k: scores[k] for k in ("regret", "n_error", "loss_error", "ci90_covers_true_loss")},
+        **{k: result.extra.get(k) for k in ("design_efficiency", "oracle_sd_ln_n_opt")},
     }
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from bayes_scaling.acquisition import (
     AcquisitionConfig,
+    expected_risk_reduction,
+    expected_risk_reduction_mc,
     expected_variance_reduction,
     expected_variance_reduction_mc,
     pacing_floor,
@@ -26,7 +28,7 @@ def _linear_gaussian(num_draws, seed=0):
     g = theta @ c
     f = theta @ design.T
     sd = np.broadcast_to(noise, f.shape)
-    return dict(sigma=sigma, design=design, c=c, noise=noise, g=g, f=f, sd=sd)
+    return dict(sigma=sigma, design=design, c=c, noise=noise, g=g, f=f, sd=sd, theta=theta)
 
 
 def _exact_posterior_var(sigma, design, c, noise, picks):
@@ -140,3 +142,62 @@ def test_batch_floor_rises_as_planned_queries_run_out():
     for k in (1, 2):
         assert floors[k] == pytest.approx((2e18 - spent[k - 1]) / (3 - k))
     assert 4 in picks  # the 1e18 run near the frontier is bought when the plan runs out
+
+
+def _exact_risk(case, c2, weights, picks):
+    """sum_k w_k Var(q_k | y_picks) for q = (c . theta, c2 . theta) in the conjugate model."""
+    total = 0.0
+    for w, c in zip(weights, (case["c"], c2), strict=True):
+        total += w * _exact_posterior_var(case["sigma"], case["design"], c, case["noise"], picks)
+    return total
+
+
+def test_risk_reduction_matches_closed_form_and_brute_force():
+    case = _linear_gaussian(200_000, seed=3)
+    c2 = np.array([0.3, -1.0, 0.5])
+    q = np.column_stack([case["g"], case["theta"] @ c2])
+    weights = np.array([0.7, 2.0])
+    got = np.asarray(expected_risk_reduction(q, weights, case["f"], case["sd"]))
+    prior = _exact_risk(case, c2, weights, [])
+    exact = np.array([prior - _exact_risk(case, c2, weights, [m]) for m in range(6)])
+    np.testing.assert_allclose(got, exact, rtol=0.03, atol=0.01 * prior)
+    # The brute-force nested Monte Carlo on fewer draws agrees too.
+    small = slice(0, 4000)
+    mc = np.asarray(expected_risk_reduction_mc(jax.random.PRNGKey(1), q[small], weights,
+                                               case["f"][small], case["sd"][small],
+                                               num_outcomes=800))
+    np.testing.assert_allclose(mc, exact, atol=0.08 * prior)
+    # One quantity with unit weight is the n-opt criterion.
+    np.testing.assert_allclose(
+        np.asarray(expected_risk_reduction(q[:, :1], np.ones(1), case["f"], case["sd"])),
+        np.asarray(expected_variance_reduction(case["g"], case["f"], case["sd"])))
+
+
+def test_batch_of_several_quantities_conditions_exactly_and_respects_allowed():
+    case = _linear_gaussian(200_000, seed=4)
+    c2 = np.array([1.0, 0.0, -0.5])
+    q = np.column_stack([case["g"], case["theta"] @ c2])
+    weights = np.array([1.0, 3.0])
+    picks, _, reductions, _ = select_batch(q, case["f"], case["sd"], np.ones(6),
+                                           remaining_flops=10.0, batch_size=3, weights=weights)
+    prior = _exact_risk(case, c2, weights, [])
+    after = prior - np.cumsum(reductions)
+    for k in range(3):
+        assert after[k] == pytest.approx(_exact_risk(case, c2, weights, picks[: k + 1]),
+                                         rel=0.03, abs=0.01 * prior)
+    # The n-opt criterion is the (S,) case of the same routine.
+    single = select_batch(case["g"], case["f"], case["sd"], np.ones(6), remaining_flops=10.0,
+                          batch_size=3)
+    as_matrix = select_batch(case["g"][:, None], case["f"], case["sd"], np.ones(6),
+                             remaining_flops=10.0, batch_size=3, weights=np.ones(1))
+    assert single[0] == as_matrix[0]
+    np.testing.assert_allclose(single[2], as_matrix[2])
+    # Picks stay inside the allowed set.
+    allowed = np.zeros(6, bool)
+    allowed[[1, 4]] = True
+    picks, *_ = select_batch(q, case["f"], case["sd"], np.ones(6), remaining_flops=10.0,
+                             batch_size=3, weights=weights, allowed=allowed)
+    assert set(picks) == {1, 4}
+    with pytest.raises(ValueError, match="weights"):
+        select_batch(q, case["f"], case["sd"], np.ones(6), remaining_flops=10.0,
+                     weights=np.ones(3))

@@ -35,6 +35,11 @@ def test_labels_and_loop_kwargs():
     assert kwargs["strategy"] == "active" and kwargs["budget_flops"] == 5e17
     assert "criterion" not in kwargs
     assert bench.loop_kwargs("active:regret", {}, 2e18)["criterion"] == "regret"
+    planned = bench.loop_kwargs("active:decision+c-optimal", {}, 2e18)
+    assert planned["criterion"] == "decision" and planned["budget_plan"] == "c-optimal"
+    bench.check_specs(["active:decision", "active:n-opt+c-optimal"], bench.TINY_SETTINGS, [2e17])
+    with pytest.raises(SystemExit, match="active:n-opt\\+lookahead"):
+        bench.check_specs(["active:n-opt+lookahead"], bench.TINY_SETTINGS, [2e17])
     with pytest.raises(SystemExit, match="active:nonsense"):
         bench.check_specs(["active:nonsense"], bench.TINY_SETTINGS, [2e17])
     bench.check_specs(["active:n-opt", "random", "isoflop-grid"], bench.FULL_SETTINGS,

@@ -56,6 +56,7 @@ class Optimum:
     n_params: np.ndarray
     n_tokens: np.ndarray
     loss: np.ndarray
+    learning_rate: np.ndarray | None = None
 
 
 class FakePosterior:
@@ -71,6 +72,11 @@ class FakePosterior:
             B=550.0 * np.exp(0.3 * scale * z[2]), alpha=0.34 + 0.03 * scale * z[3],
             beta=0.36 + 0.03 * scale * z[4],
         )
+        self.draws = self.law._asdict()
+        self.num_draws = 200
+
+    def law_params(self):
+        return self.law
 
     def predict_mean(self, features):
         law = LawParams(*(np.asarray(p)[:, None] for p in self.law))
@@ -229,3 +235,49 @@ def test_active_spends_the_budget_and_prices_cheap_runs_at_the_floor(monkeypatch
     # Nearly all the FLOPs went to runs of at least 1e16; tiny runs only in the initial design.
     acquired = oracle.charges[config.active.num_initial:]
     assert sum(c for c in acquired if c >= 1e16) >= 0.95 * sum(acquired)
+
+
+@pytest.mark.parametrize("criterion", ["n-opt", "decision"])
+@pytest.mark.parametrize("budget_plan", ["greedy", "c-optimal"])
+def test_criteria_and_budget_plans(monkeypatch, criterion, budget_plan):
+    import bayes_scaling.loop as loop
+
+    calls = []  # (allowed, picks) of every acquisition step
+    real = loop.select_batch
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append((kwargs["allowed"], kwargs["weights"], out[0]))
+        return out
+
+    monkeypatch.setattr(loop, "select_batch", spy)
+    budget = 1e18
+    oracle = FakeOracle(budget)
+    config = LoopConfig.from_flat(
+        budget_flops=budget, criterion=criterion, budget_plan=budget_plan, max_queries=16,
+        planned_queries=16, candidates=CandidateConfig(num_random=300, num_focus=100))
+    result = run_loop(jax.random.PRNGKey(2), oracle, config, backend=fake_backend())
+    assert oracle.flops_used() <= budget
+    assert calls
+    for allowed, weights, picks in calls:
+        assert (allowed is None) == (budget_plan == "greedy")
+        if allowed is not None:
+            assert 0 < allowed.sum() < allowed.size and all(allowed[i] for i in picks)
+        # decision: ln N_opt and the optimal loss (the fake has no learning-rate term).
+        assert (weights is None) == (criterion == "n-opt")
+        if weights is not None:
+            assert weights.shape == (2,) and np.all(weights > 0)
+    extra = result.extra
+    assert 0 < extra["oracle_sd_ln_n_opt"] <= extra["achieved_sd_ln_n_opt"] / 0.999
+    assert extra["design_efficiency"] == pytest.approx(
+        extra["oracle_sd_ln_n_opt"] / extra["achieved_sd_ln_n_opt"])
+    assert extra["oracle_design"]["floor_flops"] == pytest.approx(budget / 16)
+    assert result.timings["design"] > 0
+
+
+def test_loop_config_rejects_unknown_criterion_and_plan():
+    with pytest.raises(ValueError, match="criterion"):
+        LoopConfig(criterion="entropy")
+    with pytest.raises(ValueError, match="budget_plan"):
+        ActiveConfig(budget_plan="lookahead")
+    assert LoopConfig.from_flat(budget_plan="c-optimal").active.budget_plan == "c-optimal"

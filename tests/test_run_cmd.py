@@ -57,6 +57,9 @@ def test_run_writes_every_output(tmp_path):
     assert report["loop"]["timings_seconds"]["fit"] > 0
     assert "regret" in report["evaluation_only"]
     assert report["recommended"]["batch_size"] in (128, 256)
+    # The optimal-design yardstick (issue 10).
+    assert 0 < report["oracle_sd_ln_n_opt"] and 0 < report["design_efficiency"]
+    assert "design efficiency" in (out / "report.md").read_text()
 
 
 def test_run_rejects_resume_without_saved_settings(tmp_path, capsys):

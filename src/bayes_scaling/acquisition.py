@@ -1,4 +1,11 @@
-"""Expected reduction of the posterior variance of ``g = ln N_opt(target)`` per FLOP of a query.
+"""Expected reduction of posterior uncertainty per FLOP of a query: two criteria.
+
+- ``n-opt`` (the mission's criterion, the default): the expected reduction of the posterior
+  variance of ``g = ln N_opt(target)`` (:func:`expected_variance_reduction`).
+- ``decision``: the expected reduction of a decision risk ``R = sum_k w_k Var(q_k)`` over several
+  quantities the recommendation depends on (:func:`expected_risk_reduction`; the loop uses
+  ``ln N_opt``, ``ln lr*`` and the loss at the target, each weighted by what its error costs, see
+  :mod:`bayes_scaling.decision`). ``n-opt`` is its one-quantity, unit-weight case.
 
 Everything here is a pure function of posterior draws, vectorised over all candidate queries at
 once; no numpyro, no I/O.
@@ -60,6 +67,8 @@ import numpy as np
 __all__ = [
     "AcquisitionConfig",
     "expected_variance_reduction",
+    "expected_risk_reduction",
+    "expected_risk_reduction_mc",
     "expected_variance_reduction_mc",
     "pacing_floor",
     "score_candidates",
@@ -126,21 +135,43 @@ def expected_variance_reduction(g, mean_loss, noise_sd):
     return cov**2 / (var_f + noise_var)
 
 
-def _draw_moments(g, mean_loss, noise_sd):
-    """Moments over the draws.
+@jax.jit
+def expected_risk_reduction(quantities, weights, mean_loss, noise_sd):
+    """Linear-Gaussian expected reduction of ``R = sum_k w_k Var(q_k)`` from one query each.
 
-    Returns centred ``f`` (S, M), ``Cov(g, f)`` (M,), ``Var f`` (M,), ``Var g`` and
-    ``E[sigma^2]`` (M,).
+    Parameters
+    ----------
+    quantities : array, shape (S, K)
+        Posterior draws of the quantities the decision depends on.
+    weights : array, shape (K,)
+        Risk per unit variance of each quantity (``w_k >= 0``).
+    mean_loss, noise_sd : array, shape (S, M)
+        As in :func:`expected_variance_reduction`.
+
+    Returns
+    -------
+    array, shape (M,)
+        ``sum_k w_k Cov(q_k, f_m)^2 / (Var(f_m) + E[sigma_m^2])``, in units of ``R``.
+    """
+    _, cov, var_f, _, noise_var = _draw_moments(quantities, mean_loss, noise_sd)
+    return jnp.asarray(weights, jnp.float64) @ cov**2 / (var_f + noise_var)
+
+
+def _draw_moments(g, mean_loss, noise_sd):
+    """Moments over the draws; ``g`` is ``(S,)`` or ``(S, K)``.
+
+    Returns centred ``f`` (S, M), ``Cov(g, f)`` (M,) or (K, M), ``Var f`` (M,), ``Var g``
+    (scalar or (K,)) and ``E[sigma^2]`` (M,).
     """
     g = jnp.asarray(g, jnp.float64)
     f = jnp.asarray(mean_loss, jnp.float64)
     sd = jnp.asarray(noise_sd, jnp.float64)
     n = g.shape[0]
-    g_c = g - g.mean()
+    g_c = g - g.mean(axis=0)
     f_c = f - f.mean(axis=0)
-    cov = g_c @ f_c / (n - 1)
+    cov = jnp.tensordot(g_c, f_c, axes=(0, 0)) / (n - 1)
     var_f = jnp.sum(f_c**2, axis=0) / (n - 1)
-    var_g = g_c @ g_c / (n - 1)
+    var_g = jnp.sum(g_c**2, axis=0) / (n - 1)
     return f_c, cov, var_f, var_g, jnp.mean(sd**2, axis=0)
 
 
@@ -168,6 +199,22 @@ def expected_variance_reduction_mc(rng_key, g, mean_loss, noise_sd, *, num_outco
         return jnp.var(g) - jnp.mean(var)
 
     return jax.vmap(one_candidate, in_axes=(1, 1, 1))(f, sd, outcomes)
+
+
+def expected_risk_reduction_mc(rng_key, quantities, weights, mean_loss, noise_sd, *,
+                               num_outcomes=256):
+    """Brute-force nested Monte Carlo estimate of :func:`expected_risk_reduction` (a check).
+
+    ``sum_k w_k (Var(q_k) - E_y[Var(q_k | y)])`` with the same simulated outcomes and likelihood
+    reweighting as :func:`expected_variance_reduction_mc` for every quantity; shape (M,).
+    """
+    quantities = jnp.asarray(quantities, jnp.float64)
+    per_quantity = jnp.stack([
+        expected_variance_reduction_mc(rng_key, quantities[:, k], mean_loss, noise_sd,
+                                       num_outcomes=num_outcomes)
+        for k in range(quantities.shape[1])
+    ])
+    return jnp.asarray(weights, jnp.float64) @ per_quantity
 
 
 def score_candidates(
@@ -235,8 +282,15 @@ def select_batch(
     batch_size: int = 1,
     planned_queries_left: int | None = None,
     config: AcquisitionConfig | None = None,
+    weights=None,
+    allowed=None,
 ):
     """Choose up to ``batch_size`` queries greedily, conditioning on each pick before the next.
+
+    ``g`` is the draws of ``ln N_opt`` (shape ``(S,)``: the ``n-opt`` criterion) or of several
+    quantities (``(S, K)`` with ``weights`` of shape ``(K,)``: the ``decision`` criterion's risk
+    ``sum_k w_k Var(q_k)``); ``allowed`` (bool, shape ``(M,)``, optional) restricts the picks, e.g.
+    to the support of a budget plan (:mod:`bayes_scaling.design`).
 
     After a pick ``k`` the joint Gaussian moments are updated as if ``y_k`` were observed
     (``Cov(a, b) -= Cov(a, f_k) Cov(f_k, b) / (Var f_k + sigma_k^2)``), so a second pick is not
@@ -255,31 +309,38 @@ def select_batch(
     scores : list of float
         The score of each pick when it was chosen.
     reductions : list of float
-        Its expected reduction of ``Var(g)`` when it was chosen.
+        Its expected reduction of ``Var(g)`` (of the risk, with several quantities) when chosen.
     floors : list of float
         The cost floor the pick was priced with.
     """
     config = config or AcquisitionConfig()
     costs = np.asarray(costs, np.float64)
-    f_c, cov_gf, var_f, var_g, noise_var = (
+    g = np.asarray(g, np.float64)
+    if g.ndim == 1:
+        g, weights = g[:, None], np.ones(1)
+    weights = np.asarray(weights, np.float64)
+    if weights.shape != g.shape[1:] or np.any(weights < 0):
+        raise ValueError(f"weights: expected {g.shape[1]} numbers >= 0, got {weights!r}")
+    f_c, cov_qf, var_f, var_q, noise_var = (
         np.array(moment) for moment in _draw_moments(g, mean_loss, noise_sd)
     )
-    var_g = float(var_g)
     n = f_c.shape[0]
     chosen_mask = np.zeros(costs.shape, bool)
+    if allowed is not None:
+        chosen_mask |= ~np.asarray(allowed, bool)
     remaining = float(remaining_flops)
     picks, scores, reductions, floors = [], [], [], []
     # Low-rank corrections to the candidates' covariance from earlier picks: (k, M) rows.
     corrections: list[tuple[np.ndarray, float]] = []
     for k in range(batch_size):
-        reduction = cov_gf**2 / np.maximum(var_f + noise_var, 1e-300)
+        reduction = weights @ cov_qf**2 / np.maximum(var_f + noise_var, 1e-300)
         floor = 0.0
         if planned_queries_left is not None:
             floor = pacing_floor(remaining, planned_queries_left - k)
         score = score_candidates(
             reduction,
             np.where(chosen_mask, 0.0, costs),
-            g_variance=var_g,
+            g_variance=float(weights @ var_q),
             remaining_flops=remaining,
             cost_floor=floor,
             config=config,
@@ -296,8 +357,8 @@ def select_batch(
             cov_k = cov_k - row[best] * row / denom_row
         denom = var_f[best] + noise_var[best]
         corrections.append((cov_k.copy(), float(denom)))
-        gain = cov_gf[best] / denom
-        var_g = var_g - gain * cov_gf[best]
-        cov_gf = cov_gf - gain * cov_k
+        gain = cov_qf[:, best] / denom
+        var_q = var_q - gain * cov_qf[:, best]
+        cov_qf = cov_qf - gain[:, None] * cov_k[None, :]
         var_f = var_f - cov_k**2 / denom
     return picks, scores, reductions, floors

@@ -9,10 +9,20 @@
   the expected reduction of the posterior variance of ``ln N_opt(target)`` per FLOP, with a cost
   floor of ``remaining FLOPs / remaining planned queries`` (:mod:`bayes_scaling.acquisition`), so
   cheap runs are not free early on and the budget goes to the most informative affordable
-  queries, large ones included, as the planned queries run out.
+  queries, large ones included, as the planned queries run out. ``LoopConfig.criterion``
+  ``"decision"`` scores the expected reduction of the decision risk of
+  :mod:`bayes_scaling.decision` instead (size, learning rate and predicted loss at the target);
+  ``ActiveConfig.budget_plan`` ``"c-optimal"`` buys only from the support of the cost-constrained
+  c-optimal design for the remaining budget, re-solved after every refit
+  (:func:`bayes_scaling.design.plan_support`).
 - ``isoflop-grid``: the fixed Chinchilla-style design most public solutions use, with its own
   power-law fits and recommendation (:mod:`bayes_scaling.isoflop_grid`).
 - ``random``: random valid queries until the budget is spent, then the Bayesian fit.
+
+After every strategy with a Bayesian posterior, the optimal-design yardstick
+(:func:`bayes_scaling.design.design_yardstick`: the best achievable sd of ``ln N_opt(target)`` for
+the budget, with every run priced at least ``budget / planned_queries``, and the design
+efficiency of what was bought) goes into ``LoopResult.extra``.
 
 Every strategy runs through a :class:`~bayes_scaling.session.Session` (the budget is asked of
 the oracle, every refusal is logged) and returns a :class:`~bayes_scaling.session.StrategyResult`.
@@ -33,8 +43,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayes_scaling.acquisition import AcquisitionConfig, select_batch
+from bayes_scaling.acquisition import AcquisitionConfig, pacing_floor, select_batch
 from bayes_scaling.candidates import CandidateConfig, generate_candidates, shape_for_n_params
+from bayes_scaling.decision import DecisionConfig, decision_risk
+from bayes_scaling.design import design_yardstick, parameter_draws, plan_support, summarize_split
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.inference import NutsConfig
 from bayes_scaling.isoflop_grid import IsoflopGridConfig
@@ -44,6 +56,8 @@ from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
 
 __all__ = [
     "STRATEGIES",
+    "BUDGET_PLANS",
+    "CRITERIA",
     "ActiveConfig",
     "LoopConfig",
     "LoopResult",
@@ -59,6 +73,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("active", "isoflop-grid", "random")
+#: Acquisition criteria of ``active``: ``n-opt`` (variance of ln N_opt(target), the mission's) and
+#: ``decision`` (the decision risk of :mod:`bayes_scaling.decision`).
+CRITERIA = ("n-opt", "decision")
+#: Budget plans of ``active``: ``greedy`` (the pacing floor only) and ``c-optimal``.
+BUDGET_PLANS = ("greedy", "c-optimal")
 
 
 def _check_int(owner: object, names: Sequence[str], minimum: int) -> None:
@@ -88,6 +107,15 @@ class ActiveConfig:
     acquisition : AcquisitionConfig
         Static acquisition settings (defaults: no static floor; the dynamic pacing floor always
         applies).
+    budget_plan : {"greedy", "c-optimal"}
+        ``greedy`` (default): every pick is the best score per floored FLOP among all candidates.
+        ``c-optimal``: after every refit, solve the cost-constrained c-optimal design of
+        ``ln N_opt(target)`` for the remaining budget over the candidates (each priced at least
+        the pacing floor) under the current posterior, and pick only from its support (which
+        compute levels, sizes and learning rates the whole remaining budget is best spent on),
+        so early picks do not spend what the plan needs later.
+    decision : DecisionConfig
+        Settings of the ``decision`` criterion.
     """
 
     planned_queries: int = 40
@@ -96,9 +124,14 @@ class ActiveConfig:
     queries_per_fit: int = 4
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
+    budget_plan: str = "greedy"
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
 
     def __post_init__(self) -> None:
         _check_int(self, ("planned_queries", "queries_per_fit"), 1)
+        if self.budget_plan not in BUDGET_PLANS:
+            raise ValueError(f"budget_plan: expected one of {BUDGET_PLANS}, "
+                             f"got {self.budget_plan!r}")
         _check_int(self, ("num_initial",), 2)
         if not (np.isfinite(self.stop_ci_width) and self.stop_ci_width >= 0):
             raise ValueError(f"stop_ci_width: expected a number >= 0, got {self.stop_ci_width!r}")
@@ -121,6 +154,8 @@ class LoopConfig:
     target_flops : float
         The compute of the run to plan.
     strategy : {"active", "isoflop-grid", "random"}
+    criterion : {"n-opt", "decision"}
+        ``active``'s acquisition criterion (:data:`CRITERIA`); default ``n-opt``.
     max_queries : int
         Most paid queries: a safety bound, not the usual way to stop.
     leftover_fraction : float
@@ -141,6 +176,7 @@ class LoopConfig:
     budget_flops: float = 2e18
     target_flops: float = 1e19
     strategy: str = "active"
+    criterion: str = "n-opt"
     max_queries: int = 120
     leftover_fraction: float = 0.02
     nuts: NutsConfig = field(default_factory=_in_loop_nuts)
@@ -155,6 +191,8 @@ class LoopConfig:
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion: expected one of {CRITERIA}, got {self.criterion!r}")
         _check_int(self, ("max_queries",), 1)
         if not 0 <= self.leftover_fraction < 1:
             raise ValueError(
@@ -166,7 +204,8 @@ class LoopConfig:
         """Build a config from flat settings, as the CLI flags and the experiments name them.
 
         Top-level fields pass through; ``planned_queries``, ``stop_ci_width``, ``num_initial``,
-        ``queries_per_fit``, ``candidates`` and ``acquisition`` go to :class:`ActiveConfig`;
+        ``queries_per_fit``, ``candidates``, ``acquisition``, ``budget_plan`` and ``decision`` go
+        to :class:`ActiveConfig`;
         ``num_warmup``, ``num_samples``, ``num_chains`` to ``nuts`` and ``final_num_*`` to
         ``final_nuts`` (each over its default); ``fit_baseline_posterior`` and ``num_bootstrap``
         to :class:`IsoflopGridConfig`.
@@ -199,7 +238,8 @@ class LoopConfig:
 #: Flat setting names of :meth:`LoopConfig.from_flat`: part -> {flat name: field of the part}.
 _PARTS = {
     "active": {name: name for name in ("planned_queries", "stop_ci_width", "num_initial",
-                                       "queries_per_fit", "candidates", "acquisition")},
+                                       "queries_per_fit", "candidates", "acquisition",
+                                       "budget_plan", "decision")},
     "nuts": {name: name for name in ("num_warmup", "num_samples", "num_chains")},
     "final_nuts": {f"final_{name}": name for name in ("num_warmup", "num_samples",
                                                       "num_chains")},
@@ -263,12 +303,15 @@ class LoopResult:
         ``loss_median``, ``loss_ci90``, ``loss_ci90_width``.
     timings : dict of str to float
         Seconds spent in ``fit`` (all fits), ``final_fit`` (the part of ``fit`` spent in the
-        final fit), ``acquisition``, ``query`` and ``total`` (wall clock), and the same with a
-        ``cpu_`` prefix (process CPU seconds, all threads: robust to other jobs on the machine).
+        final fit), ``acquisition``, ``query``, ``design`` (the yardstick) and ``total`` (wall
+        clock), and the same with a ``cpu_`` prefix (process CPU seconds, all threads: robust
+        to other jobs on the machine).
     flops_used : float
     stop_reason : str
     extra : dict
-        Strategy-specific results (``isoflop-grid``'s fits).
+        Strategy-specific results (``isoflop-grid``'s fits) and, with a posterior, the keys of
+        :func:`bayes_scaling.design.design_yardstick` (``oracle_sd_ln_n_opt``,
+        ``design_efficiency``, ...).
     """
 
     strategy: str
@@ -402,30 +445,35 @@ def _active_steps(rng_key, session: Session, backend: ModelBackend,
         )
         if not picks:
             return posterior, history, "no affordable query left"
-        for cfg, score, reduction, floor in picks:
+        for cfg, score, reduction, floor, of in picks:
             session.query(
                 cfg,
-                reason=f"expected var reduction {reduction:.3g} of {summary['g_var']:.3g}, "
-                f"priced at {max(cfg.train_flops, floor):.2g} FLOPs (floor {floor:.2g})",
+                reason=f"expected {'var' if config.criterion == 'n-opt' else 'risk'} reduction "
+                f"{reduction:.3g} of {of:.3g}, priced at {max(cfg.train_flops, floor):.2g} "
+                f"FLOPs (floor {floor:.2g})",
                 score=score,
             )
 
 
-def _acquire(rng_key, posterior, session: Session, backend: ModelBackend, config: LoopConfig):
-    active = config.active
-    remaining = session.remaining()
+def _candidates(rng_key, posterior, remaining: float, paid, config: CandidateConfig):
+    """The candidate queries, focused on the posterior's optimal size at each compute."""
     focus = {}
     for flops in TRAIN_FLOPS:
         if flops <= remaining:
             n_opt = np.asarray(posterior.optimum(float(flops)).n_params, np.float64)
             focus[int(flops)] = float(np.exp(np.median(np.log(n_opt))))
-    candidates = generate_candidates(
-        rng_key,
-        remaining_flops=remaining,
-        paid=[o.config for o in session.observations()] + list(session.failed.values()),
-        focus_n_params=focus,
-        config=active.candidates,
-    )
+    return generate_candidates(rng_key, remaining_flops=remaining, paid=paid,
+                               focus_n_params=focus, config=config)
+
+
+def _acquire(rng_key, posterior, session: Session, backend: ModelBackend, config: LoopConfig):
+    """Up to ``queries_per_fit`` picks: ``(config, score, reduction, floor, of)`` each."""
+    active = config.active
+    remaining = session.remaining()
+    candidates = _candidates(
+        rng_key, posterior, remaining,
+        [o.config for o in session.observations()] + list(session.failed.values()),
+        active.candidates)
     if not candidates:
         return []
     features = backend.featurize(candidates)
@@ -433,17 +481,42 @@ def _acquire(rng_key, posterior, session: Session, backend: ModelBackend, config
     noise = np.asarray(posterior.noise_sd(features), np.float64)
     g = np.log(np.asarray(posterior.optimum(config.target_flops).n_params, np.float64))
     costs = np.array([c.train_flops for c in candidates], np.float64)
+    planned_left = active.planned_queries - session.n_queries
+    allowed = None
+    if active.budget_plan == "c-optimal":
+        allowed, split = plan_support(
+            parameter_draws(posterior), g, mean, np.mean(noise**2, axis=0), costs,
+            remaining_flops=remaining, floor=pacing_floor(remaining, planned_left))
+        logger.info("budget plan over %d candidates: %d in its support; split %s",
+                    len(candidates), int(allowed.sum()), summarize_split(split))
+    quantities, weights, of = g, None, float(np.var(g, ddof=1))
+    if config.criterion == "decision":
+        risk = decision_risk(posterior, backend.featurize, config.target_flops,
+                             active.decision)
+        quantities, weights, of = risk.quantities, risk.weights, risk.risk()
+        logger.debug("decision risk %.3g: %s", of, dict(zip(risk.names, risk.weights,
+                                                             strict=True)))
     slots = min(active.queries_per_fit, config.max_queries - session.n_queries)
     picks, scores, reductions, floors = select_batch(
-        g, mean, noise, costs, remaining_flops=remaining, batch_size=slots,
-        planned_queries_left=active.planned_queries - session.n_queries,
-        config=active.acquisition,
+        quantities, mean, noise, costs, remaining_flops=remaining, batch_size=slots,
+        planned_queries_left=planned_left, config=active.acquisition, weights=weights,
+        allowed=allowed,
     )
     logger.debug("scored %d candidates; picked %s", len(candidates), picks)
     return [
-        (candidates[i], s, r, f)
+        (candidates[i], s, r, f, of)
         for i, s, r, f in zip(picks, scores, reductions, floors, strict=True)
     ]
+
+
+def _yardstick(rng_key, posterior, session: Session, backend: ModelBackend,
+               config: LoopConfig) -> dict:
+    """:func:`bayes_scaling.design.design_yardstick` of the finished run."""
+    candidates = _candidates(rng_key, posterior, session.budget, (), config.active.candidates)
+    return design_yardstick(
+        posterior, backend.featurize, [o.config for o in session.observations()], candidates,
+        target_flops=config.target_flops, budget_flops=session.budget,
+        planned_queries=config.active.planned_queries)
 
 
 def _run_random(rng_key, key_rec, session: Session, backend: ModelBackend,
@@ -512,6 +585,7 @@ def run_loop(
     session = Session(oracle, target_flops=config.target_flops, max_queries=config.max_queries,
                       callback=callback)
     key_run, key_rec = jax.random.split(rng_key)
+    key_design = jax.random.fold_in(rng_key, 2)
     if config.strategy == "active":
         result = _run_active(key_run, key_rec, session, backend, config)
     elif config.strategy == "random":
@@ -520,6 +594,10 @@ def run_loop(
         from bayes_scaling.isoflop_grid import run_isoflop_grid
 
         result = run_isoflop_grid(key_run, session, backend, config.isoflop_grid)
+    extra = dict(result.extra)
+    if result.posterior is not None and session.observations():
+        extra.update(session.clock.timed("design", _yardstick, key_design, result.posterior,
+                                         session, backend, config))
     timings = dict(session.clock.seconds)
     timings["total"] = time.perf_counter() - start
     timings.update({f"cpu_{name}": value for name, value in session.clock.cpu.items()})
@@ -538,5 +616,5 @@ def run_loop(
         timings=timings,
         flops_used=session.flops_used(),
         stop_reason=result.stop_reason,
-        extra=result.extra,
+        extra=extra,
     )

@@ -117,6 +117,15 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
     if ppc:
         lines.append(f"- posterior predictive check: {ppc['coverage90']:.0%} of the runs inside "
                      f"their 90% predictive interval (in-sample; want about 90%)")
+    if "design_efficiency" in report:
+        split = report["oracle_design"]["budget_fraction_by_flops"]
+        lines.append(
+            f"- design efficiency {report['design_efficiency']:.2f}: the optimal design for this "
+            f"budget (every run priced at least {report['oracle_design']['floor_flops']:.2g} "
+            f"FLOPs; budget split {', '.join(f'{k}: {v:.2f}' for k, v in split.items())}) "
+            f"reaches an sd of ln N_opt of {report['oracle_sd_ln_n_opt']:.3g}, the runs bought "
+            f"{report['achieved_sd_ln_n_opt']:.3g} (both linearised at the final posterior, "
+            f"whose draws give {report['posterior_sd_ln_n_opt']:.3g})")
     lines.append("")
     warnings = report.get("warnings") or []
     if warnings:

@@ -72,7 +72,8 @@ class Clock:
     """Wall-clock and process CPU seconds per part (CPU time is robust to a shared machine)."""
 
     def __init__(self) -> None:
-        self.seconds = {"fit": 0.0, "final_fit": 0.0, "acquisition": 0.0, "query": 0.0}
+        self.seconds = {"fit": 0.0, "final_fit": 0.0, "acquisition": 0.0, "query": 0.0,
+                        "design": 0.0}
         self.cpu = dict.fromkeys(self.seconds, 0.0)
 
     def timed(self, name: str, fn, *args, **kwargs):

@@ -50,6 +50,7 @@ DEFAULTS = {
     "api_url": None, "truth": None, "budget": 2e18, "target": 1e19, "strategy": "active",
     "seed": 0, "max_queries": 120, "planned_queries": 40, "stop_width": 0.0,
     "num_warmup": None, "num_samples": None, "num_chains": None, "no_figures": False,
+    "criterion": "n-opt", "budget_plan": "greedy",
 }
 _SAVED = tuple(DEFAULTS)
 #: Settings a resume may change: (name, is the change safe for these old and new values).
@@ -98,6 +99,12 @@ def register(subparsers) -> None:
     parser.add_argument("--stop-width", type=checks.nonnegative_number, default=None,
                         help="stop once the N_opt 90%% interval's ln-width is below this "
                         "(default 0: spend the budget)")
+    parser.add_argument("--criterion", choices=("n-opt", "decision"), default=None,
+                        help="active: n-opt (variance of ln N_opt at the target, default) or "
+                        "decision (the regret-weighted risk of size, learning rate and loss)")
+    parser.add_argument("--budget-plan", choices=("greedy", "c-optimal"), default=None,
+                        help="active: greedy (default) or buy only from the c-optimal design "
+                        "of the remaining budget, re-solved after every refit")
     parser.add_argument("--no-figures", action="store_true", default=None,
                         help="skip the figures")
     parser.add_argument("--quiet", action="store_true",
@@ -252,6 +259,8 @@ def _loop_config(settings: dict):
             strategy=settings["strategy"], max_queries=int(settings["max_queries"]),
             planned_queries=int(settings["planned_queries"]),
             stop_ci_width=float(settings["stop_width"]), **nuts,
+            criterion=settings["criterion"],
+            budget_plan=settings["budget_plan"],
         )
     except (ValueError, InferenceConfigError) as exc:
         raise InvalidConfigError(str(exc)) from None
