@@ -9,13 +9,16 @@ fits the remaining seconds.
 
 The law's view (:func:`law_features`). The statistical model of :mod:`bayes_scaling.model` is
 fitted on per-run features (width, depth, batch size, learning rate, compute, N, D). A 2026 run
-enters with its width, depth, batch size, peak learning rate and its exact training tokens ``T``;
-``N`` is the 2025 closed form of the same width and depth (``L (12 d^2 + 7 d) + d + 32000 d``),
-which equals the 2026 non-embedding count plus an untied head up to ``O(L d)`` when
-``intermediate_size = 8d/3`` and ``head_dim = 64``, and ``C = 6 N T`` (so the model's tokens are
-exactly ``T``). Head dimension, intermediate ratio and warmup are varied in the design but the law
-has no term for them: their effect is absorbed by the noise, and the recommendation picks each
-from the completed runs' residuals (:func:`best_by_residual`).
+enters with its width, depth, batch size, peak learning rate, its exact training tokens ``T`` and
+the **2026 counts of its own architecture** (:mod:`bayes_scaling.count_family`, family
+:data:`LAW_FAMILY`): ``N`` = the 2026 non-embedding count
+``L (4 d^2 + 3 d f + 2 hd + 2 d) + d`` (:func:`bayes_scaling.params2026.non_embedding_params_2026`;
+the token table and the LM head excluded), the embedding side ``2 V d`` (token table and untied
+head) at the model's weight ``lam``, and ``C = 6 N T``, with no embedding term in the token
+convention, so the model's tokens are exactly ``T``. The intermediate size and the head dimension
+therefore enter the law through ``N``; what they do beyond their parameter count, and the warmup
+fraction, the law has no term for: their effect is absorbed by the noise, and the recommendation
+picks each from the completed runs' residuals (:func:`best_by_residual`).
 """
 
 from __future__ import annotations
@@ -33,12 +36,17 @@ from bayes_scaling.api2026.schemas import (
     TrainingConfig,
     WarmupCosineDecay,
 )
-from bayes_scaling.params import non_embedding_params
-from bayes_scaling.params2026 import architecture_2026
+from bayes_scaling.count_family import family_2026, intermediate_size_for
+from bayes_scaling.params2026 import (
+    architecture_2026,
+    count_params_2026,
+    non_embedding_params_2026,
+)
 from bayes_scaling.space import RunConfig
 
 __all__ = [
     "DESIGN_N_EVALS",
+    "LAW_FAMILY",
     "CandidateSpace2026",
     "best_by_residual",
     "generate_training_candidates",
@@ -53,6 +61,9 @@ __all__ = [
 
 #: Evaluations of a design run: only the final loss enters the fit and evaluation is charged.
 DESIGN_N_EVALS = 4
+#: The count family of the fitted 2026 law: its posterior's optimum searches shapes of head
+#: dimension 64 and ``intermediate_size = 8d/3`` (rounded to 64), counted in 2026 units.
+LAW_FAMILY = family_2026(head_dim=64, intermediate_ratio=8.0 / 3.0)
 VAL_BATCH_SIZE = 32
 
 
@@ -138,10 +149,13 @@ def price(config: TrainingConfig, runtime, *, reservation_z: float = 3.0) -> Tra
 
 
 def law_run_config(config: TrainingConfig) -> RunConfig:
-    """The law's view of a 2026 run as a :class:`RunConfig` (see the module docstring)."""
+    """The law's view of a 2026 run as a :class:`RunConfig`: ``train_flops = 6 N T``.
+
+    ``N`` is the run's 2026 non-embedding count (see the module docstring).
+    """
     arch = config.architecture_config
     d, layers = arch.hidden_size, arch.num_hidden_layers
-    n = int(non_embedding_params(d, layers))
+    n = int(count_params_2026(arch).non_embedding)
     return RunConfig(
         d_model=d, num_layers=layers, num_heads=arch.num_attention_heads,
         batch_size=config.train_batch_size,
@@ -151,10 +165,30 @@ def law_run_config(config: TrainingConfig) -> RunConfig:
 
 
 def law_features(configs: Sequence[TrainingConfig]):
-    """Model features of 2026 runs (:func:`bayes_scaling.features.features_from_configs`)."""
-    from bayes_scaling.features import features_from_configs
+    """Model features of 2026 runs, counted on each run's own architecture.
 
-    return features_from_configs([law_run_config(c) for c in configs])
+    The family is :data:`LAW_FAMILY` (see the module docstring).
+    """
+    from bayes_scaling.features import RunFeatures
+
+    rows = [law_run_config(c) for c in configs]
+    counts = [count_params_2026(c.architecture_config) for c in configs]
+    n = np.array([c.non_embedding for c in counts], np.float64)
+    flops = np.array([r.train_flops for r in rows], np.float64)
+    return RunFeatures(
+        d_model=np.array([r.d_model for r in rows], np.float64),
+        num_layers=np.array([r.num_layers for r in rows], np.float64),
+        num_heads=np.array([r.num_heads for r in rows], np.float64),
+        batch_size=np.array([r.batch_size for r in rows], np.float64),
+        learning_rate=np.array([r.learning_rate for r in rows], np.float64),
+        flops=flops,
+        n_params=n,
+        n_tokens=flops / (6.0 * n),
+        block_params=n,
+        embedding_params=np.array([c.total - c.non_embedding for c in counts], np.float64),
+        flops_embedding_params=np.zeros(len(rows)),
+        family=LAW_FAMILY,
+    )
 
 
 def _draw_shape(rng: np.random.Generator, space: CandidateSpace2026):
@@ -165,8 +199,8 @@ def _draw_shape(rng: np.random.Generator, space: CandidateSpace2026):
         if space.width_range[0] <= width <= space.width_range[1]:
             break
     ratio = float(rng.choice(space.intermediate_ratios))
-    inter = max(width, int(round(ratio * width / 64.0)) * 64)
-    return width, int(rng.choice(space.num_layers)), head_dim, inter
+    return (width, int(rng.choice(space.num_layers)), head_dim,
+            intermediate_size_for(width, ratio))
 
 
 def generate_training_candidates(
@@ -195,7 +229,7 @@ def generate_training_candidates(
     low, high = (math.log(v) for v in space.tokens_per_param)
     for _ in range(num):
         width, layers, head_dim, inter = _draw_shape(rng, space)
-        n = float(non_embedding_params(width, layers))
+        n = float(non_embedding_params_2026(width, layers, inter, head_dim))
         drafts.append(dict(
             hidden_size=width, num_layers=layers, head_dim=head_dim, intermediate_size=inter,
             peak_learning_rate=float(rng.choice(space.peak_learning_rates)),
@@ -244,7 +278,7 @@ def initial_design_2026(
         lr = math.exp(math.log(3e-4) + w[i] * math.log(10.0))
         draft = dict(
             hidden_size=width, num_layers=layers, head_dim=64,
-            intermediate_size=max(width, int(round(8 * width / 3 / 64)) * 64),
+            intermediate_size=intermediate_size_for(width, 8.0 / 3.0),
             peak_learning_rate=float(f"{lr:.3g}"), warmup_frac=0.05,
             batch_size=(64, 128)[i % 2], tokens=1.0,
         )

@@ -11,6 +11,13 @@ Two kinds of row share one container, :class:`RunFeatures`:
   and ``n_tokens`` are whatever convention the source used, ``flops = 6 n_params n_tokens``, and
   ``d_model``, ``num_layers``, ``num_heads``, ``batch_size``, ``learning_rate`` are NaN. The model
   switches its nuisance terms (learning rate, optimizer steps, shape, the loss cap) off on them.
+
+Which count ``n_params`` is on API rows is the features' ``family``
+(:class:`~bayes_scaling.count_family.CountFamily`): the 2025 API's model by default, the 2026
+API's for :func:`bayes_scaling.candidates2026.law_features`. Beside it every API row carries the
+model's three counts (``block_params``, ``embedding_params``, ``flops_embedding_params``, see
+:mod:`bayes_scaling.count_family`); unless given, they are the family's counts of the row's
+``d_model`` and ``num_layers`` (NaN on generic rows).
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from bayes_scaling.count_family import FAMILY_2025, CountFamily
 from bayes_scaling.errors import DataFormatError
-from bayes_scaling.params import non_embedding_params
 from bayes_scaling.space import RunConfig
 
 __all__ = ["RunFeatures", "features_from_configs", "features_from_generic"]
@@ -35,7 +42,11 @@ _FIELDS = (
     "flops",
     "n_params",
     "n_tokens",
+    "block_params",
+    "embedding_params",
+    "flops_embedding_params",
 )
+_COUNTS = ("block_params", "embedding_params", "flops_embedding_params")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +63,11 @@ class RunFeatures:
         Non-embedding parameters (API rows) or the source's count (generic rows).
     n_tokens : np.ndarray
         ``flops / (6 n_params)`` on API rows, the source's tokens on generic rows.
+    block_params, embedding_params, flops_embedding_params : np.ndarray or None
+        The model's counts of each API row (NaN on generic rows); None: ``family``'s counts of
+        ``d_model`` and ``num_layers``.
+    family : CountFamily
+        Which model's counts ``n_params`` and the three above are.
     """
 
     d_model: np.ndarray
@@ -62,8 +78,20 @@ class RunFeatures:
     flops: np.ndarray
     n_params: np.ndarray
     n_tokens: np.ndarray
+    block_params: np.ndarray | None = None
+    embedding_params: np.ndarray | None = None
+    flops_embedding_params: np.ndarray | None = None
+    family: CountFamily = FAMILY_2025
 
     def __post_init__(self):
+        if any(getattr(self, name) is None for name in _COUNTS):
+            d = np.atleast_1d(np.asarray(self.d_model, dtype=np.float64))
+            layers = np.atleast_1d(np.asarray(self.num_layers, dtype=np.float64))
+            known = np.isfinite(d) & np.isfinite(layers)
+            counts = self.family.counts(np.where(known, d, 64.0), np.where(known, layers, 1.0))
+            for name, value in zip(_COUNTS, counts[:3], strict=True):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, np.where(known, value, np.nan))
         length = None
         for name in _FIELDS:
             value = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
@@ -93,13 +121,18 @@ class RunFeatures:
 
     def take(self, indices) -> RunFeatures:
         """Return the rows at ``indices`` (an index array or boolean mask) as new features."""
-        return RunFeatures(**{name: getattr(self, name)[indices] for name in _FIELDS})
+        return RunFeatures(**{name: getattr(self, name)[indices] for name in _FIELDS},
+                           family=self.family)
 
     @staticmethod
     def concat(parts: Sequence[RunFeatures]) -> RunFeatures:
-        """Rows of several feature sets, in order."""
+        """Rows of several feature sets (of one family), in order."""
+        families = {p.family for p in parts}
+        if len(families) > 1:
+            raise DataFormatError(f"features: expected rows of one count family, got {families}")
         return RunFeatures(
-            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS}
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS},
+            family=families.pop() if families else FAMILY_2025,
         )
 
     def as_dict(self) -> dict[str, np.ndarray]:
@@ -107,7 +140,9 @@ class RunFeatures:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def features_from_configs(configs: Sequence[RunConfig]) -> RunFeatures:
+def features_from_configs(
+    configs: Sequence[RunConfig], *, family: CountFamily = FAMILY_2025
+) -> RunFeatures:
     """Features of API configurations (the loss is kept apart, see :mod:`bayes_scaling.inference`).
 
     Parameters
@@ -115,12 +150,15 @@ def features_from_configs(configs: Sequence[RunConfig]) -> RunFeatures:
     configs : sequence of RunConfig
         Need not be valid API queries (the simulator evaluates any shape), but every number must
         be positive.
+    family : CountFamily
+        Whose counts ``n_params`` is (default the 2025 API's model); ``n_tokens`` is
+        ``train_flops / (6 n_params)``.
     """
     configs = list(configs)
     d = np.array([c.d_model for c in configs], dtype=np.float64)
     n_layers = np.array([c.num_layers for c in configs], dtype=np.float64)
     flops = np.array([c.train_flops for c in configs], dtype=np.float64)
-    n_params = np.asarray(non_embedding_params(d, n_layers), dtype=np.float64)
+    block, emb, emb_flops, n_params = family.counts(d, n_layers)
     return RunFeatures(
         d_model=d,
         num_layers=n_layers,
@@ -130,6 +168,10 @@ def features_from_configs(configs: Sequence[RunConfig]) -> RunFeatures:
         flops=flops,
         n_params=n_params,
         n_tokens=flops / (6.0 * n_params),
+        block_params=block,
+        embedding_params=emb,
+        flops_embedding_params=emb_flops,
+        family=family,
     )
 
 

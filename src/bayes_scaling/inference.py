@@ -359,6 +359,7 @@ class Refitter:
             prior=self.prior,
             nuisance=nuisance,
             data_range=DataRange.from_features(features),
+            family=features.family,
         )
 
 

@@ -24,11 +24,16 @@ the loss of a shorter run (its learning rate has not annealed), and the law has 
 schedule-aware term to model the difference; failed runs (timeouts, crashes) do not enter either
 (censored: their partial curves are kept in the ledger and the report).
 
-The target: a run of ``target_hours`` B200-hours. Its compute in the law's FLOPs convention is
-the tokens a large reference model trains in that time at the runtime model's throughput times
-``6 N``; the recommended shape then gets the tokens that fit ``target_hours`` at *its* predicted
-throughput (one sd on the safe side), and its predicted loss is the posterior predictive of that
-exact configuration.
+Units: the law's ``N`` is the 2026 non-embedding count of each run's own architecture
+(:func:`~bayes_scaling.candidates2026.law_features`), so ``n_opt``, ``d_opt`` and the recommended
+configuration's counts are one unit. The target: a run of ``target_hours`` B200-hours. Its
+compute in the law's FLOPs convention is the tokens a large reference model trains in that time
+at the runtime model's throughput times ``6 N``. Head dimension, intermediate ratio and warmup
+come from the completed runs' residuals (:func:`residual_choices`); the shape, learning rate and
+batch size are then recommended on the 2026 family of that head dimension and ratio; the
+recommended shape gets the tokens that fit ``target_hours`` at *its* predicted throughput (one sd
+on the safe side), and its predicted loss is the posterior predictive of that exact
+configuration.
 """
 
 from __future__ import annotations
@@ -55,14 +60,15 @@ from bayes_scaling.candidates2026 import (
     training_config,
     training_key,
 )
+from bayes_scaling.count_family import family_2026, intermediate_size_for
 from bayes_scaling.errors import BayesScalingError, BudgetExceededError
 from bayes_scaling.oracle import ExperimentOracle, ExperimentOutcome
-from bayes_scaling.params import non_embedding_params
 from bayes_scaling.params2026 import count_params_2026
 from bayes_scaling.runtime_model import RuntimeModel, run_flops
 from bayes_scaling.session import fit_summary
 
-__all__ = ["JobsLoopConfig", "JobsLoopResult", "run_jobs_loop", "target_law_flops"]
+__all__ = ["JobsLoopConfig", "JobsLoopResult", "residual_choices", "run_jobs_loop",
+           "target_law_flops"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +197,12 @@ def _reference() -> TrainingConfig:
 def target_law_flops(runtime: RuntimeModel, hours: float) -> float:
     """The target's compute in the law's convention: ``6 N T`` of a large reference model.
 
-    ``T`` is what it trains in ``hours`` at ``runtime``'s median throughput.
+    ``T`` is what it trains in ``hours`` at ``runtime``'s median throughput; ``N`` is its 2026
+    non-embedding count (the law's unit, :data:`~bayes_scaling.candidates2026.LAW_FAMILY`).
     """
     ref = _reference()
     tokens = runtime.tokens_for_seconds(ref, hours * 3600.0)
-    arch = ref.architecture_config
-    return 6.0 * float(non_embedding_params(arch.hidden_size, arch.num_hidden_layers)) * tokens
+    return 6.0 * float(count_params_2026(ref.architecture_config).non_embedding) * tokens
 
 
 def _rng(key) -> np.random.Generator:
@@ -397,8 +403,11 @@ def run_jobs_loop(
     target = target_law_flops(loop.runtime, config.target_hours)
     loop.history.append({**_summary(posterior, target, done, oracle.budget_committed()),
                          "final": True})
-    rec = backend.recommend(key_rec, posterior, target)
-    final_cfg, seconds = _final_config(rec, posterior, done, loop.runtime, config.target_hours)
+    choices = residual_choices(posterior, done)
+    family = family_2026(head_dim=choices["head_dim"],
+                         intermediate_ratio=choices["intermediate_ratio"])
+    rec = backend.recommend(key_rec, posterior, target, family=family)
+    final_cfg, seconds = _final_config(rec, choices, loop.runtime, config.target_hours)
     draws = posterior.sample_predictive(key_pred, law_features([final_cfg]))[:, 0]
     arch = final_cfg.architecture_config
     counts = count_params_2026(arch)
@@ -413,30 +422,51 @@ def run_jobs_loop(
         training_config=final_cfg, predicted_seconds=float(seconds), target_flops=target,
         history=loop.history, runtime=loop.runtime.summary(), timings=loop.timings,
         seconds_committed=float(oracle.budget_committed()), max_in_flight_seen=loop.peak,
-        stop_reason=stop_reason,
+        stop_reason=stop_reason, extra={"residual_choices": choices,
+                                        "recommend_family": family.as_dict()},
     )
 
 
-def _final_config(rec, posterior, done, runtime: RuntimeModel, hours: float):
-    """The complete TrainingConfig of the recommendation, sized to ``hours`` of B200 time."""
+def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
+    """Head dimension, intermediate ratio and warmup of the final config, from residuals.
+
+    The law has no term for them beyond the parameter count (``N`` is the run's 2026 count, so a
+    wider MLP counts as a bigger model): each is the value whose completed runs have the lowest
+    median residual (observed minus posterior-median law loss) among values seen in at least 3
+    runs, the default (head dimension 64, ratio 8/3, warmup 0.05) unless another is better by
+    more than 0.005 nats (:func:`~bayes_scaling.candidates2026.best_by_residual`). Returns the
+    three choices and, per knob, each value's median residual and run count.
+    """
     mean = posterior.predict_mean(law_features([o.config for o in done]))
     residual = np.array([o.final_loss for o in done]) - np.median(mean, axis=0)
     archs = [o.config.architecture_config for o in done]
-    ratio = best_by_residual(
-        [round(a.intermediate_size / a.hidden_size, 2) for a in archs], residual, 2.67
-    )
-    head_dim = best_by_residual([a.head_dim for a in archs], residual, 64)
-    warmup = best_by_residual(
-        [o.config.optimizer_config.lr_scheduler.warmup_frac for o in done], residual, 0.05
-    )
-    width = rec.d_model
+    values = {
+        "intermediate_ratio": ([round(a.intermediate_size / a.hidden_size, 2) for a in archs],
+                               2.67),
+        "head_dim": ([a.head_dim for a in archs], 64),
+        "warmup_frac": ([o.config.optimizer_config.lr_scheduler.warmup_frac for o in done], 0.05),
+    }
+    out: dict = {"groups": {}}
+    for name, (seen, default) in values.items():
+        out[name] = best_by_residual(seen, residual, default)
+        groups: dict = {}
+        for value, res in zip(seen, residual, strict=True):
+            groups.setdefault(value, []).append(float(res))
+        out["groups"][name] = {str(k): {"median_residual": float(np.median(v)), "runs": len(v)}
+                               for k, v in sorted(groups.items())}
+    return out
+
+
+def _final_config(rec, choices: dict, runtime: RuntimeModel, hours: float):
+    """The complete TrainingConfig of the recommendation, sized to ``hours`` of B200 time."""
+    width, head_dim = rec.d_model, choices["head_dim"]
     if width % head_dim:
         head_dim = 64
     draft = dict(
         hidden_size=width, num_layers=rec.num_layers, head_dim=head_dim,
-        intermediate_size=max(width, int(round(ratio * width / 64.0)) * 64),
-        peak_learning_rate=float(f"{rec.learning_rate:.3g}"), warmup_frac=warmup,
-        batch_size=rec.batch_size, n_evals=16,
+        intermediate_size=intermediate_size_for(width, choices["intermediate_ratio"]),
+        peak_learning_rate=float(f"{rec.learning_rate:.3g}"),
+        warmup_frac=choices["warmup_frac"], batch_size=rec.batch_size, n_evals=16,
     )
     probe = training_config(**draft, tokens=1.0, max_runtime_seconds=1.0)
     _, sd = runtime.log_seconds([probe])

@@ -35,6 +35,7 @@ __all__ = [
     "optimal_allocation",
     "optimal_loss",
     "predict_loss",
+    "row_counts",
 ]
 
 #: Block parameters, tokens and batch size at which ``exp(l0)`` is the optimal learning rate.
@@ -85,7 +86,9 @@ class ModelData(NamedTuple):
     Generic rows carry ``is_config = 0`` and placeholder (finite) configuration values; padded rows
     carry ``mask = 0``. ``log_n_center`` and ``log_d_center`` (scalars) are where NUTS centres the
     power-law terms (the data's mean log size and tokens); they change the sampler's coordinates,
-    not the model.
+    not the model. ``block``, ``emb`` and ``emb_flops`` are each row's block, embedding-side and
+    token-convention embedding-side parameters (:mod:`bayes_scaling.count_family`); None: the 2025
+    API model's closed forms of ``d_model`` and ``num_layers``.
     """
 
     is_config: jnp.ndarray
@@ -99,16 +102,27 @@ class ModelData(NamedTuple):
     log_lr: jnp.ndarray
     log_flops: jnp.ndarray
     mask: jnp.ndarray
+    block: jnp.ndarray | None = None
+    emb: jnp.ndarray | None = None
+    emb_flops: jnp.ndarray | None = None
+
+
+def row_counts(data: ModelData):
+    """``(block, emb, emb_flops)`` of every row (see :class:`ModelData`)."""
+    if data.block is not None:
+        return data.block, data.emb, data.emb_flops
+    emb = embedding_side_params(data.d_model)
+    return block_params(data.d_model, data.num_layers), emb, emb
 
 
 def log_tokens(params: dict, data: ModelData):
     """Natural log of the tokens each API row trained on, in the model's learned convention.
 
-    ``D = C / (6 (N_blocks + omega N_emb))``; ``(M,)``.
+    ``D = C / (6 (N_blocks + omega N_emb,flops))``; ``(M,)``. ``N_emb,flops`` is zero for rows
+    whose tokens are exact (2026 runs: ``C = 6 N_blocks T``, so ``D = T``).
     """
-    body = block_params(data.d_model, data.num_layers)
-    emb = embedding_side_params(data.d_model)
-    return data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb))
+    body, _, emb_flops = row_counts(data)
+    return data.log_flops - jnp.log(6.0 * (body + params["omega"] * emb_flops))
 
 
 def log_optimal_learning_rate(params: dict, block, log_d, batch_size):
@@ -172,8 +186,7 @@ def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
     generic = core(data.log_n, data.log_tokens)
     if not nuisance:
         return generic
-    body = block_params(data.d_model, data.num_layers)
-    emb = embedding_side_params(data.d_model)
+    body, emb, _ = row_counts(data)
     log_n_eff = jnp.log(body + params["lam"] * emb)
     log_d = log_tokens(params, data)
     log_steps = log_d - jnp.log(data.batch_size * CONTEXT_LENGTH)

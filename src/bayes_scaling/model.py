@@ -304,10 +304,13 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
         return out
 
     # Centres: typical effective size and tokens of the rows (block-dominated for API rows).
-    body = block_params(features.d_model, features.num_layers)
-    emb = embedding_side_params(features.d_model)
+    # (generic and padded rows hold the counts of the placeholder shape d 256, L 4)
+    body_fill, emb_fill = float(block_params(256.0, 4.0)), float(embedding_side_params(256.0))
+    body = np.where(is_cfg, features.block_params, body_fill)
+    emb = np.where(is_cfg, features.embedding_params, emb_fill)
+    emb_flops = np.where(is_cfg, features.flops_embedding_params, emb_fill)
     n_typ = np.where(is_cfg, body + 0.3 * emb, features.n_params)
-    d_typ = np.where(is_cfg, features.flops / (6.0 * (body + 0.1 * emb)), features.n_tokens)
+    d_typ = np.where(is_cfg, features.flops / (6.0 * (body + 0.1 * emb_flops)), features.n_tokens)
     log_n_center = float(np.mean(np.log(n_typ))) if m else float(np.log(1e8))
     log_d_center = float(np.mean(np.log(d_typ))) if m else float(np.log(1e10))
     return ModelData(
@@ -322,6 +325,9 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
         log_lr=pad(np.log(np.where(is_cfg, features.learning_rate, 1e-3)), np.log(1e-3)),
         log_flops=pad(np.log(features.flops), np.log(1e18)),
         mask=pad(np.ones(m), 0.0),
+        block=pad(body, body_fill),
+        emb=pad(emb, emb_fill),
+        emb_flops=pad(emb_flops, emb_fill),
     )
 
 

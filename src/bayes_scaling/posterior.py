@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayes_scaling.count_family import FAMILY_2025, CountFamily
 from bayes_scaling.diagnostics import Diagnostics
 from bayes_scaling.features import RunFeatures
 from bayes_scaling.law import (
@@ -45,6 +46,7 @@ from bayes_scaling.law import (
     mean_loss,
     optimal_allocation,
     predict_loss,
+    row_counts,
 )
 from bayes_scaling.model import (
     CORE_SITES,
@@ -61,8 +63,6 @@ from bayes_scaling.params import (
     OPTIMUM_D_MODELS,
     OPTIMUM_NUM_LAYERS,
     PARAM_COUNT,
-    block_params,
-    non_embedding_params,
 )
 
 __all__ = ["DISCREPANCY_GROUP", "OptimumDraws", "Posterior", "PosteriorQueries"]
@@ -168,17 +168,25 @@ def _mean_draws(params, data, *, nuisance, prior):
     return jax.vmap(lambda p: mean_loss(p, data, nuisance=nuisance, prior=prior))(params)
 
 
-@partial(jax.jit, static_argnames=("prior",))
-def _optimum_grid(params, log_flops, *, prior):
-    """Per-draw argmin over the shape grid; returns loss, d, L, bs, lr* (each (S,))."""
-    d, n_layers, bs = jnp.meshgrid(
-        jnp.asarray(OPTIMUM_D_MODELS, jnp.float64),
-        jnp.asarray(OPTIMUM_NUM_LAYERS, jnp.float64),
-        jnp.asarray(OPTIMUM_BATCH_SIZES, jnp.float64),
+def _optimum_shapes(family: CountFamily):
+    """The optimum's grid ``(d, L, bs, block, emb, emb_flops, n)``, float64 arrays (K,)."""
+    d, n_layers, bs = np.meshgrid(
+        np.asarray(OPTIMUM_D_MODELS, np.float64),
+        np.asarray(OPTIMUM_NUM_LAYERS, np.float64),
+        np.asarray(OPTIMUM_BATCH_SIZES, np.float64),
         indexing="ij",
     )
     d, n_layers, bs = d.ravel(), n_layers.ravel(), bs.ravel()
-    body = block_params(d, n_layers)
+    if family.api == "2026":  # widths whose heads have the family's head dimension
+        keep = d % family.head_dim == 0
+        d, n_layers, bs = d[keep], n_layers[keep], bs[keep]
+    return (d, n_layers, bs, *family.counts(d, n_layers))
+
+
+@partial(jax.jit, static_argnames=("prior",))
+def _optimum_grid(params, log_flops, grid, *, prior):
+    """Per-draw argmin over the shape grid; returns loss, d, L, bs, lr* (each (S,))."""
+    d, n_layers, bs, body, emb, emb_flops = grid
     data = ModelData(
         is_config=jnp.ones_like(d),
         log_n=jnp.zeros_like(d),
@@ -191,6 +199,9 @@ def _optimum_grid(params, log_flops, *, prior):
         log_lr=jnp.zeros_like(d),
         log_flops=jnp.full_like(d, log_flops),
         mask=jnp.ones_like(d),
+        block=body,
+        emb=emb,
+        emb_flops=emb_flops,
     )
 
     def one(p):
@@ -245,6 +256,9 @@ class Posterior:
         ``tau_x`` draws: no discrepancy).
     param_count : str
         ``"non_embedding"``: every ``n_params`` in and out is a non-embedding count.
+    family : CountFamily
+        Whose non-embedding count that is (the fitted features' family): the shapes of
+        :meth:`optimum` are counted in it.
     """
 
     idata: az.InferenceData
@@ -253,6 +267,7 @@ class Posterior:
     nuisance: bool
     data_range: DataRange | None = None
     param_count: str = PARAM_COUNT
+    family: CountFamily = FAMILY_2025
     _optima: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
@@ -286,7 +301,7 @@ class Posterior:
                 {name: new[name]})
         return Posterior(idata=az.InferenceData(**groups), diagnostics=self.diagnostics,
                          prior=self.prior, nuisance=self.nuisance, data_range=self.data_range,
-                         param_count=self.param_count)
+                         param_count=self.param_count, family=self.family)
 
     @property
     def num_draws(self) -> int:
@@ -407,7 +422,7 @@ class Posterior:
             return np.full((s, m), np.nan)
         data = make_model_data(features)
         params = {k: self.draws[k][:, None] for k in ("l0", "a_lr", "b_lr", "c_bs", "omega")}
-        body = block_params(data.d_model, data.num_layers)[None, :]
+        body = row_counts(data)[0][None, :]
         log_star = log_optimal_learning_rate(params, body, log_tokens(params, data),
                                              data.batch_size[None, :])
         return np.where(features.is_config[None, :], np.exp(np.asarray(log_star)), np.nan)
@@ -430,7 +445,8 @@ class Posterior:
         API posteriors: the argmin of the model's mean loss over the shape grid the simulator's
         optimum uses (``params.OPTIMUM_*``: ``d_model`` multiples of 64 up to 4096, 1-96 layers,
         batch 128 or 256) at each draw's optimal learning rate; ``n_params`` is the non-embedding
-        count of that shape.
+        count of that shape in :attr:`family` (a 2026 family keeps the widths its head
+        dimension divides).
         """
         flops = float(flops)
         if flops not in self._optima:
@@ -445,10 +461,13 @@ class Posterior:
             return OptimumDraws(n_params=n, n_tokens=tokens,
                                 loss=law_loss * self._optimum_factor(n, tokens, flops),
                                 law_loss=law_loss)
+        shapes = _optimum_shapes(self.family)
         law_loss, d, n_layers, bs, lr = (
-            np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops), prior=self.prior)
+            np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops),
+                                                 tuple(jnp.asarray(a) for a in shapes[:6]),
+                                                 prior=self.prior)
         )
-        n = np.asarray(non_embedding_params(d, n_layers), np.float64)
+        n = np.asarray(self.family.counts(d, n_layers)[3], np.float64)
         tokens = flops / (6.0 * n)
         return OptimumDraws(
             n_params=n,

@@ -58,13 +58,11 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
+from bayes_scaling.count_family import FAMILY_2025, CountFamily
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.features import RunFeatures, features_from_configs, features_from_generic
 from bayes_scaling.params import (
     ASPECT_RATIO_BAND,
-    HEAD_DIM,
-    count_params,
-    non_embedding_params,
     practical_num_heads,
     target_shape_grid,
 )
@@ -184,13 +182,14 @@ def candidate_shapes(
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
     *,
     practical: bool = False,
+    family: CountFamily = FAMILY_2025,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every searched shape: ``(d_model, num_layers, non_embedding_params)`` arrays of shape (K,).
 
     ``d_model`` in 64, 128, ..., 8192 (``practical=True``: only widths with an even number of
     64-wide heads, ``params.practical_num_heads``); ``num_layers`` in 1..128; aspect ratio inside
-    the band. Counts use the closed form of ``params.non_embedding_params`` (proved equal to
-    the model).
+    the band. Counts are ``family``'s closed forms (proved equal to its model); a 2026 family
+    keeps the widths its head dimension divides.
     """
     low, high = aspect_ratio_band
     d_grid, l_grid = target_shape_grid()
@@ -198,8 +197,10 @@ def candidate_shapes(
     keep = (ratio >= low) & (ratio <= high)
     if practical:
         keep &= practical_num_heads(d_grid) > 0
+    if family.api == "2026":
+        keep &= d_grid % family.head_dim == 0
     d_model, num_layers = d_grid[keep], l_grid[keep]
-    return d_model, num_layers, np.asarray(non_embedding_params(d_model, num_layers), np.float64)
+    return d_model, num_layers, np.asarray(family.counts(d_model, num_layers)[3], np.float64)
 
 
 def default_learning_rate(n_params: float) -> float:
@@ -209,11 +210,12 @@ def default_learning_rate(n_params: float) -> float:
     return float(np.exp(np.interp(np.log(n_params), log_n, log_lr)))
 
 
-def _config(d_model, num_layers, batch_size, learning_rate, flops) -> RunConfig:
+def _config(d_model, num_layers, batch_size, learning_rate, flops,
+            family: CountFamily = FAMILY_2025) -> RunConfig:
     return RunConfig(
         d_model=int(d_model),
         num_layers=int(num_layers),
-        num_heads=int(d_model) // HEAD_DIM,
+        num_heads=family.num_heads(d_model),
         batch_size=int(batch_size),
         learning_rate=float(learning_rate),
         train_flops=int(round(flops)),
@@ -231,13 +233,14 @@ def median_learning_rate(posterior: PosteriorQueries, features) -> np.ndarray | 
     return np.clip(median, *LEARNING_RATE_CLIP)
 
 
-def _learning_rates(posterior, d_model, num_layers, batch_size, flops) -> tuple[np.ndarray, bool]:
+def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
+                    family: CountFamily = FAMILY_2025) -> tuple[np.ndarray, bool]:
     """Median optimal learning rate per shape (clipped), and whether the posterior gave one."""
-    probe = [_config(d, L, batch_size, 1e-3, flops) for d, L in zip(d_model, num_layers,
-                                                                    strict=True)]
-    median = median_learning_rate(posterior, features_from_configs(probe))
+    probe = [_config(d, L, batch_size, 1e-3, flops, family)
+             for d, L in zip(d_model, num_layers, strict=True)]
+    median = median_learning_rate(posterior, features_from_configs(probe, family=family))
     if median is None:
-        n = non_embedding_params(np.asarray(d_model), np.asarray(num_layers))
+        n = family.counts(np.asarray(d_model), np.asarray(num_layers))[3]
         fallback = np.array([default_learning_rate(x) for x in np.atleast_1d(n)])
         return fallback, False
     return median, True
@@ -251,27 +254,29 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
     return int(np.argmin(ratio_gap + 1e-9 * log_gap))
 
 
-def _settings(posterior, d_best: int, l_best: int, target_flops: float):
+def _settings(posterior, d_best: int, l_best: int, target_flops: float,
+              family: CountFamily = FAMILY_2025):
     """Batch size and learning rate of lowest expected loss for one shape; see module docs."""
     configs, order, from_posterior = [], [], True
     for rank, batch_size in enumerate(_BATCH_SIZES):
         lr, from_posterior = _learning_rates(posterior, [d_best], [l_best], batch_size,
-                                             target_flops)
+                                             target_flops, family)
         factors = LEARNING_RATE_FACTORS if from_posterior else np.ones(1)
         for factor in factors:
             x = float(np.clip(lr[0] * factor, *LEARNING_RATE_CLIP))
-            configs.append(_config(d_best, l_best, batch_size, x, target_flops))
+            configs.append(_config(d_best, l_best, batch_size, x, target_flops, family))
             order.append(abs(np.log(factor)) + 10.0 * rank)
-    expected = posterior.expected_loss(features_from_configs(configs))
+    expected = posterior.expected_loss(features_from_configs(configs, family=family))
     # exact ties (a model blind to the batch or the lr): batch 128, then the median lr*
     best = int(np.argmin(expected + 1e-12 * np.asarray(order)))
     return configs[best], from_posterior
 
 
-def _choice_draws(posterior, chosen: RunConfig, target_flops: float) -> dict[str, np.ndarray]:
+def _choice_draws(posterior, chosen: RunConfig, target_flops: float,
+                  family: CountFamily = FAMILY_2025) -> dict[str, np.ndarray]:
     """Per-draw values of what the posterior chooses (see ``Recommendation.intervals``)."""
     out: dict[str, np.ndarray] = {}
-    lr = posterior.optimal_learning_rate(features_from_configs([chosen]))[:, 0]
+    lr = posterior.optimal_learning_rate(features_from_configs([chosen], family=family))[:, 0]
     if np.isfinite(lr).all():
         out["learning_rate"] = np.asarray(lr, np.float64)
     optimum = posterior.optimum(target_flops)
@@ -282,7 +287,8 @@ def _choice_draws(posterior, chosen: RunConfig, target_flops: float) -> dict[str
             batch_size=np.asarray(optimum.batch_size, np.float64),
             d_model=np.asarray(d_model, np.float64),
             num_layers=layers,
-            num_heads=np.asarray(d_model, np.float64) / 64.0,
+            num_heads=np.asarray(d_model, np.float64) / (64.0 if family.api == "2025"
+                                                         else family.head_dim),
             aspect_ratio=np.asarray(d_model, np.float64) / layers,
         )
     return out
@@ -309,6 +315,7 @@ def recommend(
     shape_rule: str = "expected_loss",
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
     generic: bool = False,
+    family: CountFamily = FAMILY_2025,
 ) -> Recommendation:
     """Choose the configuration to train at ``target_flops`` from a posterior.
 
@@ -327,6 +334,9 @@ def recommend(
     generic : bool
         The posterior was fitted to generic rows (only N, D, loss): recommend N, D and the
         predicted loss only, no architecture or learning rate.
+    family : CountFamily
+        The model family whose shapes are searched and counted (default the 2025 API's; the
+        2026 loop passes a 2026 family at the head dimension and intermediate ratio it chose).
 
     Returns
     -------
@@ -343,7 +353,8 @@ def recommend(
         raise InvalidConfigError(f"shape_rule: expected one of {_SHAPE_RULES}, got {shape_rule!r}")
     if generic:
         return _recommend_generic(rng_key, posterior, target_flops)
-    d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True)
+    d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True,
+                                                     family=family)
     if d_model.size == 0:
         raise InvalidConfigError(f"aspect_ratio_band: no shape fits {aspect_ratio_band}")
     n_opt = np.asarray(posterior.optimum(target_flops).n_params, dtype=np.float64)
@@ -357,22 +368,22 @@ def recommend(
         if inside.size == 0:
             inside = np.array([_shape_by_median(n_median, d_model, num_layers, n_params,
                                                 aspect_ratio_band)])
-        lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops)
-        configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops)
+        lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops,
+                                 family)
+        configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops, family)
                    for i, lr in zip(inside, lrs, strict=True)]
-        mean_loss = posterior.expected_loss(features_from_configs(configs))
+        mean_loss = posterior.expected_loss(features_from_configs(configs, family=family))
         # near-ties (within _TIE_LOSS nats; e.g. a law with no shape term): aspect ratio ~90
         tied = mean_loss <= mean_loss.min() + _TIE_LOSS
         centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
     chosen, from_posterior = _settings(posterior, int(d_model[best]), int(num_layers[best]),
-                                       target_flops)
+                                       target_flops, family)
 
-    counts = count_params(chosen.d_model, chosen.num_layers, chosen.num_heads)
-    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen]))
-    logger.debug("recommended %s (N=%d) for N_opt median %.3g", chosen, counts.non_embedding,
-                 n_median)
+    non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
+    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
+    logger.debug("recommended %s (N=%d) for N_opt median %.3g", chosen, non_embedding, n_median)
     return Recommendation(
         target_flops=float(target_flops),
         d_model=chosen.d_model,
@@ -381,12 +392,12 @@ def recommend(
         batch_size=chosen.batch_size,
         learning_rate=float(chosen.learning_rate),
         learning_rate_source="posterior" if from_posterior else "default",
-        non_embedding_params=int(counts.non_embedding),
-        total_params=int(counts.total),
-        tokens=float(target_flops) / (6.0 * counts.non_embedding),
+        non_embedding_params=non_embedding,
+        total_params=total,
+        tokens=float(target_flops) / (6.0 * non_embedding),
         predicted_loss=draws[:, 0],
         shape_rule=shape_rule,
-        intervals=_choice_draws(posterior, chosen, target_flops),
+        intervals=_choice_draws(posterior, chosen, target_flops, family),
     )
 
 

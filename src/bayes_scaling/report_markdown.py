@@ -47,6 +47,7 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         "",
         _answer(report),
         "",
+        *_api2026_lines(report),
         *_settings_lines(rec),
         f"Compute-optimal at the target: N_opt = **{n_opt['median']:.3g}** {n_unit} "
         f"(90%: {n_opt['ci90'][0]:.3g}–{n_opt['ci90'][1]:.3g}), D_opt = "
@@ -62,7 +63,10 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
             "token counts); the recommended shape treats N_opt as a non-embedding count, "
             "which is only as right as that match." if generic else
             "Package convention: N = non-embedding parameters of the reference model (output "
-            "head included, token and position embeddings excluded), D = C / (6 N)."),
+            "head included, token and position embeddings excluded), D = C / (6 N)."
+            if "param_count_model" not in report else
+            f"N = {report['param_count_model']}; D = C / (6 N), for a 2026 run exactly its "
+            "total_train_tokens."),
         "",
         "| quantity | posterior |",
         "|---|---|",
@@ -154,6 +158,22 @@ def _answer(report: Mapping[str, Any]) -> str:
             f"on {rec['tokens']:.3g} tokens "
             f"({rec['non_embedding_params']:,} non-embedding parameters, "
             f"{rec['total_params']:,} total). {tail}")
+
+
+def _api2026_lines(report: Mapping[str, Any]) -> list[str]:
+    """A 2026 run: which count N is, and how the knobs the law has no term for were chosen."""
+    if report.get("api") != "2026":
+        return []
+    lines = [f"Counts: every N here (N_opt, the runs', the recommendation's) is the "
+             f"{report.get('param_count_model', 'non-embedding count')}; the recommended "
+             "configuration's own count is its architecture's (final_training_config.json).", ""]
+    choices = report.get("residual_choices") or {}
+    if choices:
+        picked = ", ".join(f"{name} = {choices[name]}" for name in
+                           ("head_dim", "intermediate_ratio", "warmup_frac") if name in choices)
+        lines += [f"Chosen from the completed runs' residuals (the law has no term for them "
+                  f"beyond the parameter count): {picked}.", ""]
+    return lines
 
 
 def _settings_lines(rec: Mapping[str, Any]) -> list[str]:

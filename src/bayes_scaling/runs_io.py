@@ -98,6 +98,9 @@ class RunsData:
     columns : dict of str to numpy.ndarray
         The extra numeric columns asked for with ``read_runs(extra_columns=...)``, per run
         (NaN where blank).
+    run_features : RunFeatures or None
+        Features the caller computed (the 2026 loop's, counted on each run's 2026 architecture);
+        None: :meth:`features` derives them from the configurations (2025 counts).
     """
 
     path: str
@@ -111,6 +114,7 @@ class RunsData:
     warnings: tuple[str, ...] = ()
     row_numbers: tuple[int, ...] = ()
     columns: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    run_features: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.loss.shape[0])
@@ -124,6 +128,8 @@ class RunsData:
         """Return the runs as :class:`bayes_scaling.features.RunFeatures` for the model."""
         from bayes_scaling import features as features_module
 
+        if self.run_features is not None:
+            return self.run_features
         if self.kind == "api":
             return features_module.features_from_configs(self.configs)
         return features_module.features_from_generic(self.n_params, self.n_tokens)
@@ -413,12 +419,18 @@ def runs_from_observations(
     path: str = "",
     description: str | None = None,
     warnings: Sequence[str] = (),
+    features=None,
 ) -> RunsData:
-    """Wrap API observations (e.g. an oracle's) as :class:`RunsData` of kind ``"api"``."""
+    """Wrap API observations (e.g. an oracle's) as :class:`RunsData` of kind ``"api"``.
+
+    ``features`` (optional): the observations' features in another count family (the 2026
+    loop's); ``n_params`` is then theirs.
+    """
     observations = tuple(observations)
     d_model = np.array([o.config.d_model for o in observations], dtype=np.int64)
     num_layers = np.array([o.config.num_layers for o in observations], dtype=np.int64)
-    n_params = np.asarray(non_embedding_params(d_model, num_layers), dtype=np.float64)
+    n_params = (np.asarray(non_embedding_params(d_model, num_layers), dtype=np.float64)
+                if features is None else np.asarray(features.n_params, np.float64))
     flops = np.array([o.config.train_flops for o in observations], dtype=np.float64)
     if description is None:
         description = (
@@ -435,6 +447,7 @@ def runs_from_observations(
         flops=flops,
         loss=np.array([o.loss for o in observations], dtype=np.float64),
         warnings=tuple(warnings),
+        run_features=features,
     )
 
 
@@ -475,8 +488,10 @@ def _generic_runs(
 
 
 def _rows_of(runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]]):
+    counts = None
     if isinstance(runs, RunsData):
         if runs.kind == "api":
+            counts = None if runs.run_features is None else runs.n_params
             runs = runs.observations
         else:
             return ["n_params", "n_tokens", "flops", "loss"], [
@@ -491,8 +506,9 @@ def _rows_of(runs: RunsData | Iterable[Observation] | Sequence[Mapping[str, Any]
         else:
             rows.append(dict(item))
     if rows and all(col in rows[0] for col in API_COLUMNS):
-        for row in rows:
-            n = int(non_embedding_params(int(row["d_model"]), int(row["num_layers"])))
+        for i, row in enumerate(rows):
+            n = (int(non_embedding_params(int(row["d_model"]), int(row["num_layers"])))
+                 if counts is None else int(counts[i]))
             row["non_embedding_params"] = n
             row["tokens"] = float(row["train_flops"]) / (6.0 * n)
         header = [*API_COLUMNS, "non_embedding_params", "tokens"]

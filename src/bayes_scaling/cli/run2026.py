@@ -140,11 +140,12 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
     from bayes_scaling.api2026.client import JobsApiClient
     from bayes_scaling.api2026.jobs_oracle import JobsOracle
     from bayes_scaling.api2026.ledger import Ledger
-    from bayes_scaling.candidates2026 import law_run_config
+    from bayes_scaling.candidates2026 import LAW_FAMILY, law_features, law_run_config
     from bayes_scaling.files import atomic_write_text
     from bayes_scaling.jobs_loop import run_jobs_loop
     from bayes_scaling.oracle import Observation
     from bayes_scaling.report import write_outputs
+    from bayes_scaling.runs_io import runs_from_observations
     from bayes_scaling.runtime_model import run_flops
     from bayes_scaling.summary import summarize
 
@@ -171,8 +172,12 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
         oracle.close()
         client.close()
     completed = [o for o in result.outcomes if o.state == "completed"]
-    observations = [Observation(config=law_run_config(o.config), loss=o.final_loss)
-                    for o in completed]
+    observations = runs_from_observations(
+        [Observation(config=law_run_config(o.config), loss=o.final_loss) for o in completed],
+        features=law_features([o.config for o in completed]),
+        description=f"{len(completed)} completed 2026 runs; N = {LAW_FAMILY.description}; "
+                    "tokens = total_train_tokens (train_flops = 6 N tokens)",
+    )
     charged = [o for o in result.outcomes]
     flops_used = float(sum(run_flops(o.config) for o in charged))
     seconds_used = float(sum(o.charged for o in charged))
@@ -192,6 +197,9 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
         "n_timeouts": sum(o.failure == "timeout" for o in result.outcomes),
         "fit_uses": "the final validation loss of each completed run (no intermediate "
                     "checkpoints, no failed runs)",
+        "param_count_model": LAW_FAMILY.description,
+        "count_family": LAW_FAMILY.as_dict(),
+        **result.extra,
         "runtime_model": result.runtime,
         "predicted_seconds_of_recommended": result.predicted_seconds,
         "loop": {"stop_reason": result.stop_reason, "history": result.history,
