@@ -188,6 +188,8 @@ def knob_cost(truth: Truth2026, cfg: TrainingConfig, hours: float) -> tuple[floa
                                ratio=arch.intermediate_size / arch.hidden_size,
                                warmup=sched.warmup_frac, batch=cfg.train_batch_size,
                                lr=sched.peak_value), hours * 3600.0)
+    if best is None:  # no variant fits the hours or the memory
+        return float("nan"), {}
     own_loss = true_loss(truth, own if own is not None else cfg)
     return own_loss - best[0], best[1]
 
@@ -251,6 +253,7 @@ def run_one(seed: int, truth: Truth2026, best: dict, args) -> dict:
         "regret": loss - best["loss"],
         "covered90": bool(pred["ci90"][0] <= loss <= pred["ci90"][1]),
         "true_hours": chunk_seconds(truth, cfg) * cfg.n_evals / 3600.0,
+        "out_of_memory": bool(memory_bytes(truth, cfg) > truth.memory_bytes),
         "n_rec": n_rec, "n_best": best["non_embedding"],
         "n_error": abs(math.log(n_rec / best["non_embedding"])),
         "n_opt_median": float(np.median(result.posterior.optimum(result.target_flops).n_params)),
@@ -310,7 +313,8 @@ def render(rows: list[dict], args) -> str:
             f"{r['wall_seconds']:.0f} |")
     if rows:
         regret = np.array([r["regret"] for r in rows])
-        knob = np.array([r["knob_cost"] for r in rows])
+        knob = np.array([r["knob_cost"] for r in rows if np.isfinite(r["knob_cost"])]
+                        or [np.nan])
         lr = np.array([r["lr_cost"] for r in rows])
         n_ratio = np.array([r["n_rec"] / r["n_best"] for r in rows])
         error = np.array([r["predicted"]["median"] - r["true_loss"] for r in rows])
@@ -323,7 +327,8 @@ def render(rows: list[dict], args) -> str:
             f"predicted minus true loss mean {error.mean():+.4f}, mean |error| "
             f"{np.abs(error).mean():.4f}; 90% interval covered the true loss in "
             f"{sum(r['covered90'] for r in rows)}/{len(rows)}; recommendations over the target "
-            f"time: {sum(r['true_hours'] > args.hours for r in rows)}; timeouts "
+            f"time: {sum(r['true_hours'] > args.hours for r in rows)}, out of the truth's "
+            f"memory: {sum(r.get('out_of_memory', False) for r in rows)}; timeouts "
             f"{sum(r['timeouts'] for r in rows)} of {sum(r['runs'] for r in rows)} runs; "
             f"wall seconds mean {np.mean([r['wall_seconds'] for r in rows]):.0f}.",
         ]

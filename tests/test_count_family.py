@@ -130,3 +130,14 @@ def test_recommend_counts_the_shape_in_the_family_it_is_given():
     assert rec.num_heads == rec.d_model // 128
     assert (rec.non_embedding_params, rec.total_params) == (counts.non_embedding, counts.total)
     assert rec.tokens == pytest.approx(1e20 / (6 * counts.non_embedding))
+
+
+def test_predict_refuses_a_2026_run_folder(tmp_path):
+    from bayes_scaling.errors import DataFormatError
+    from bayes_scaling.posterior_io import load_posterior
+
+    for name in ("posterior.nc", "runs.csv"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "report.json").write_text('{\n  "api": "2026"\n}\n')
+    with pytest.raises(DataFormatError, match="2026 API"):
+        load_posterior(tmp_path)

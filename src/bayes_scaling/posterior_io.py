@@ -77,6 +77,13 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
         if not path.is_file():
             raise DataFormatError(f"{run_dir}: expected {name} (written by fit or run), "
                                   f"found none")
+    try:
+        api = json.loads(paths["report.json"].read_text()).get("api")
+    except (json.JSONDecodeError, AttributeError):
+        api = None  # reported below
+    if api == "2026":
+        raise DataFormatError(f"{run_dir}: expected a run of the 2025 API or a fit, got a run of "
+                              "the 2026 API (its law counts N on the 2026 model; not supported)")
     idata = _read_idata(paths["posterior.nc"])
     if "posterior" not in idata.groups():
         raise DataFormatError(f"{paths['posterior.nc']}: expected a posterior group, got "
