@@ -1,6 +1,7 @@
-"""Smoke tests of the 2026 truth's experiment scripts with tiny settings (numbers not checked)."""
+"""Smoke tests of the 2026 experiment scripts with tiny settings (numbers not checked)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -26,3 +27,20 @@ def test_fit_truth2026_smoke(tmp_path):
     record = module.main(["--coarse", "--max-nfev", "1", "--out", str(out)])
     assert set(record["fitted"]) == set(module.NAMES) and len(record["residuals"]) == 6
     assert out.exists()
+
+
+def test_run2026_quality_tiny_writes_and_resumes(tmp_path):
+    module = _load("run2026_quality")
+    out = tmp_path / "quality.md"
+    table = module.main(["--tiny", "--seeds", "0", "--out", str(out)])
+    rows = [json.loads(line) for line in out.with_suffix(".rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and out.read_text() == table
+    row = rows[0]
+    assert row["regret"] == row["true_loss"] - row["best_loss"]
+    assert row["seconds_charged"] <= row["budget"] and row["runs"] >= 4
+    lo, hi = row["predicted"]["ci90"]
+    assert row["covered90"] == (lo <= row["true_loss"] <= hi)
+    assert "| 0 | 0 |" in table and "Summary over 1 runs" in table
+    again = module.main(["--tiny", "--seeds", "0", "--out", str(out)])  # nothing left to run
+    assert again == table
+    assert len(out.with_suffix(".rows.jsonl").read_text().splitlines()) == 1

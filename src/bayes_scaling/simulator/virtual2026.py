@@ -80,10 +80,7 @@ class VirtualJobsOracle:
         self._scale = float(time_scale)
         self._runs: dict[str, _Run] = {}
 
-    @property
-    def budget_unit(self) -> str:
-        """Seconds of B200 time."""
-        return "seconds"
+    budget_unit = "seconds"  # of B200 time
 
     @property
     def budget_total(self) -> float:
