@@ -21,7 +21,10 @@ is deterministic), then evaluates the recommended TrainingConfig on the truth:
 - **learning-rate cost**: the recommended configuration's true loss minus the best over peak
   learning rates 0.25-4x the truth's optimal rate at its own shape, batch and tokens;
 - the predicted loss (median, 90% interval) against the true mean loss, and whether the interval
-  covers it; the true runtime of the recommendation (does it fit the hours?); the seconds spent
+  covers it; the true runtime of the recommendation (does it fit the hours?) and whether it fits
+  the truth's memory (an OOM recommendation would fail on the server: its regret is shown as
+  "OOM" and left out of the regret summary, since the search keeps to runs that fit); the seconds
+  spent
   of the budget, timed-out runs, runs bought and wall seconds.
 
 Rows are appended to ``<out>.rows.jsonl`` as each run finishes (a rerun skips the finished
@@ -250,7 +253,7 @@ def run_one(seed: int, truth: Truth2026, best: dict, args) -> dict:
     outcomes = result.outcomes
     return {
         "predicted": pred, "true_loss": loss, "best_loss": best["loss"],
-        "regret": loss - best["loss"],
+        "regret": loss - best["loss"],  # OOM recommendations: not comparable (the run fails)
         "covered90": bool(pred["ci90"][0] <= loss <= pred["ci90"][1]),
         "true_hours": chunk_seconds(truth, cfg) * cfg.n_evals / 3600.0,
         "out_of_memory": bool(memory_bytes(truth, cfg) > truth.memory_bytes),
@@ -303,7 +306,9 @@ def render(rows: list[dict], args) -> str:
         p = r["predicted"]
         k = r["chosen_knobs"]
         lines.append(
-            f"| {r['truth']} | {r['seed']} | {r['regret']:.4f} | {r['knob_cost']:.4f} | "
+            f"| {r['truth']} | {r['seed']} | "
+            f"{'OOM' if r.get('out_of_memory') else format(r['regret'], '.4f')} | "
+            f"{r['knob_cost']:.4f} | "
             f"{r['lr_cost']:.4f} ({r['recommended']['peak_lr']:.3g} / {r['lr_best']:.3g}) | "
             f"{p['median']:.3f} ({p['ci90'][0]:.3f}-{p['ci90'][1]:.3f}) | {r['true_loss']:.3f} | "
             f"{'yes' if r['covered90'] else 'no'} | {r['true_hours']:.1f} | "
@@ -311,8 +316,9 @@ def render(rows: list[dict], args) -> str:
             f"{k['head_dim']}, {k['intermediate_ratio']}, {k['warmup_frac']} | "
             f"{r['seconds_charged']:.0f} | {r['runs']} | {r['timeouts']} | "
             f"{r['wall_seconds']:.0f} |")
-    if rows:
-        regret = np.array([r["regret"] for r in rows])
+    fits = [r for r in rows if not r.get("out_of_memory")]
+    if fits:
+        regret = np.array([r["regret"] for r in fits])
         knob = np.array([r["knob_cost"] for r in rows if np.isfinite(r["knob_cost"])]
                         or [np.nan])
         lr = np.array([r["lr_cost"] for r in rows])
@@ -320,7 +326,8 @@ def render(rows: list[dict], args) -> str:
         error = np.array([r["predicted"]["median"] - r["true_loss"] for r in rows])
         lines += [
             "",
-            f"Summary over {len(rows)} runs: regret mean {regret.mean():.4f}, max "
+            f"Summary over {len(rows)} runs: regret (over the {len(fits)} whose recommendation "
+            f"fits the truth's memory) mean {regret.mean():.4f}, max "
             f"{regret.max():.4f} nats; knob cost mean {knob.mean():.4f}, max {knob.max():.4f}; "
             f"learning-rate cost mean {lr.mean():.4f}, max {lr.max():.4f}; N rec / N best "
             f"{n_ratio.min():.2f}-{n_ratio.max():.2f}; "
