@@ -378,6 +378,9 @@ def parse_args(argv):
                         help="JSON-lines file of finished runs (default <stem>.rows.jsonl "
                         "beside --out); a rerun skips the runs in it")
     parser.add_argument("--fresh", action="store_true", help="discard --rows and start over")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the table from the finished rows (the header "
+                             "counts the planned runs that are missing)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
     return parser.parse_args(argv)
@@ -410,6 +413,9 @@ def main(argv=None) -> int:
                     else:
                         specs.append(spec)
     print(f"{len(rows)} runs already in {rows_path}, {len(specs)} to run", flush=True)
+    missing = len(specs) if args.report_only else 0
+    if args.report_only:
+        specs = []
     start = time.perf_counter()
     if specs:
         rows += run_tasks(specs, address=args.address, num_cpus=args.num_cpus,
@@ -434,6 +440,10 @@ def main(argv=None) -> int:
                                  for k, v in family_truth(args.family_seed, i).items()
                                  if k != "L_init")
             for i in range(args.truths)))
+    if missing:
+        header += (f"\n\n**Partial:** {missing} of the {missing + len(rows)} planned runs are "
+                   "missing (written with --report-only); the medians and pairs below count "
+                   "only the finished runs.")
     if args.note:
         header += f"\n\n{args.note}"
     text = render(rows, labels, budgets, header, figure.name)
