@@ -16,7 +16,9 @@ whose unit is seconds (:class:`~bayes_scaling.api2026.jobs_oracle.JobsOracle`):
    (``reservation_z`` sds) plus slack, and only candidates whose reservation fits the budget
    left (and at most ``max_run_fraction`` of the budget) compete;
 3. when less than ``leftover_fraction`` of the budget is left (or nothing affordable remains),
-   wait for the runs in flight, refit with the final NUTS settings and recommend.
+   wait for the runs in flight (if their refunds give back more than that fraction, go on
+   buying), refit with the final NUTS settings and recommend. So "budget spent" is a state of
+   the ledger, and a resumed run that finds it submits nothing.
 
 What enters the fit: the **final validation loss of each completed run only**. Intermediate
 checkpoints do not enter: on a cosine schedule a checkpoint at ``k/n_evals`` of the tokens is not
@@ -355,10 +357,13 @@ def run_jobs_loop(
         flying = oracle.in_flight()
         loop.peak = max(loop.peak, len(flying))
         n_submitted = len(flying) + len(oracle.outcomes())
+        spent = loop.remaining() < config.leftover_fraction * oracle.budget_total
+        if stop_reason == "budget spent" and not flying and not spent:
+            stop_reason = None  # the last runs' refunds gave back enough to buy more
         if stop_reason is None:
             if n_submitted >= config.max_runs:
                 stop_reason = "run limit reached (safety bound)"
-            elif loop.remaining() < config.leftover_fraction * oracle.budget_total:
+            elif spent:
                 stop_reason = "budget spent"
         free = config.max_in_flight - len(flying)
         if stop_reason is None and free > 0:
