@@ -27,6 +27,12 @@ worker per ``--workers``) or, with ``--executor process``, a process pool; each 
 appended to a JSON-lines file (``--rows``) and skipped on the next start, so an interrupted run
 resumes. Writes ``experiments/results/pool_benchmark.md`` (or ``--out``).
 
+``--variant`` runs an ablation of the active strategies' choices (``no-window``: candidates of
+every tokens-per-parameter ratio; ``window-2x``: the target's ratio range widened 2x, the earlier
+default; ``law-only``: the region criteria without the extrapolation discrepancy), labelled
+``<strategy> (<variant>)`` in the same rows file. Each pool group's table states how many cells
+of the full 10-seed run it holds (``--report-only`` renders every cell of the rows file).
+
     nice -n 10 python experiments/pool_benchmark.py --pools chinchilla --seeds 3
     python experiments/pool_benchmark.py --tiny --pools chinchilla    # smoke test
 """
@@ -221,7 +227,14 @@ def render(rows: list[dict], header: str) -> str:
         part = groups[group]
         pools = sorted({r["pool"] for r in part})
         seeds = sorted({r["seed"] for r in part})
+        run = {(r["pool"], r["strategy"], r["seed"]) for r in part
+               if r["strategy"] in POOL_STRATEGIES}
+        full = FULL_POOLS[group] * len(POOL_STRATEGIES) * FULL_SEEDS
+        per_pool = ", ".join(f"{p} {len({c[2] for c in run if c[0] == p})}" for p in pools)
         lines += [f"## {group} ({len(pools)} pool(s), {len(seeds)} seed(s))", "",
+                  f"Scale run: {len(run)} of the full run's {full} cells ({FULL_POOLS[group]} "
+                  f"pool(s) x {len(POOL_STRATEGIES)} strategies x {FULL_SEEDS} seeds); seeds per "
+                  f"pool: {per_pool}.", "",
                   "| strategy | budget | R^2 | 90% coverage | 90% width | runs bought | "
                   "cost spent | s / cell |", "|---|---|---|---|---|---|---|---|"]
         labels = sorted({r["strategy"] for r in part},
@@ -246,9 +259,11 @@ def render(rows: list[dict], header: str) -> str:
 
 #: Pools per group in the full benchmark (Porian: 15 configurations; Gadre: 3 data sets).
 FULL_POOLS = {"chinchilla": 1, "porian": 15, "li2025": 1, "gadre": 3}
+#: Seeds of the full run (the issue's ten repeats).
+FULL_SEEDS = 10
 
 
-def _full_run_estimate(rows: list[dict], seeds: int = 10, workers: int = 2) -> list[str]:
+def _full_run_estimate(rows: list[dict], seeds: int = FULL_SEEDS, workers: int = 2) -> list[str]:
     """Wall time of the full run from the measured seconds per cell of each group."""
     per_cell: dict[tuple, float] = {}
     for row in rows:
