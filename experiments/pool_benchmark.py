@@ -356,7 +356,9 @@ def main(argv=None) -> int:
     wanted = set(done) | {_cell_id(s) for s in specs} if args.report_only else {
         _cell_id(s) for s in specs}
     rows = [r for cell, rs in _finished(rows_path).items() if cell in wanted for r in rs]
-    seconds = [r["cell_seconds"] for r in rows]
+    cells = {_cell_id(r): r for r in rows}  # one entry per cell (rows are per checkpoint)
+    seconds = [r["cell_seconds"] for r in cells.values()]
+    cpu = [r["cell_cpu_seconds"] for r in cells.values() if "cell_cpu_seconds" in r]
     header = (f"# Pool benchmark (replay on real runs)\n\nProduced by "
               f"`experiments/pool_benchmark.py` ({'tiny' if args.tiny else 'full'} NUTS: "
               f"in-loop {nuts['num_chains']} x ({nuts['num_warmup']} + {nuts['num_samples']}),"
@@ -364,8 +366,9 @@ def main(argv=None) -> int:
               f"{nuts['score_num_samples']}); refit every 4 purchases). Mean ± sd over seeds "
               f"(and sub-pools). Budgets are fractions of the pool's total cost; a row that "
               f"would pass a checkpoint waits for the next one. {args.note}\n\n"
-              f"Cells: {len(wanted)}; mean wall time per cell "
-              f"{np.mean(seconds) if seconds else float('nan'):.1f} s.")
+              f"Cells: {len(cells)}; mean wall time per cell "
+              f"{np.mean(seconds) if seconds else float('nan'):.1f} s, CPU time "
+              f"{np.mean(cpu) if cpu else float('nan'):.1f} s (one process per cell).")
     table = render(rows, header)
     atomic_write_text(args.out, table)
     print(table)
