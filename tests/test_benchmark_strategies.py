@@ -46,7 +46,7 @@ def test_labels_and_loop_kwargs():
                       [5e17, 2e18])
 
 
-def test_summary_pairs_runs_and_picks_the_best_baseline():
+def test_summary_pairs_runs_with_each_baseline():
     regrets = {"active:n-opt": [0.001, 0.002, 0.004, 0.003],
                "random": [0.010, 0.004, 0.030, 0.012],
                "isoflop-grid": [0.020, 0.030, 0.025, 0.040]}
@@ -58,14 +58,27 @@ def test_summary_pairs_runs_and_picks_the_best_baseline():
     assert med["random"]["regret"] == pytest.approx(np.median(regrets["random"]))
     assert med["active:n-opt"]["n"] == 5
     assert med["isoflop-grid"]["covered"] == 4
-    assert {d["strategy"] for d in diffs} == {"active:n-opt", "isoflop-grid"}
-    active = next(d for d in diffs if d["strategy"] == "active:n-opt")
-    assert active["baseline"] == "random" and active["pairs"] == 4
-    paired = np.subtract(regrets["active:n-opt"], regrets["random"])
-    median, lo, hi = active["regret"]
-    assert median == pytest.approx(np.median(paired))
-    assert lo <= median <= hi and lo >= paired.min() and hi <= paired.max()
-    assert hi < 0  # active is better on every pair
+    assert {(d["strategy"], d["baseline"]) for d in diffs} == {("active:n-opt", "random"),
+                                                                ("active:n-opt", "isoflop-grid")}
+    for baseline in ("random", "isoflop-grid"):
+        entry = next(d for d in diffs if d["baseline"] == baseline)
+        assert entry["pairs"] == 4
+        paired = np.subtract(regrets["active:n-opt"], regrets[baseline])
+        median, lo, hi = entry["regret"]
+        assert median == pytest.approx(np.median(paired))
+        assert lo <= median <= hi and lo >= paired.min() and hi <= paired.max()
+        assert hi < 0  # active is better on every pair
+        assert entry["regret_ratio"] == pytest.approx(
+            np.median(regrets["active:n-opt"]) / np.median(regrets[baseline]))
+
+
+def test_design_efficiency_median_skips_runs_without_one():
+    rows = [{**_row(t, 0, "random", 0.01), "design_efficiency": e}
+            for t, e in enumerate([0.2, None, 0.6, 0.4])]
+    summary, _ = bench.summarise(rows, ["random"], [5e17])
+    assert summary[0]["design_efficiency"] == pytest.approx(0.4)
+    rows = [{**row, "design_efficiency": None} for row in rows]
+    assert bench.summarise(rows, ["random"], [5e17])[0][0]["design_efficiency"] is None
 
 
 def test_bootstrap_interval_is_reproducible_and_widens_with_spread():

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from bayes_scaling.model import PriorConfig
 from bayes_scaling.simulator.truth import Truth, load_truth
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 CALIBRATION = REPO / "experiments" / "results" / "simulator_calibration.md"
+DISCREPANCY = REPO / "experiments" / "results" / "discrepancy_calibration.json"
 
 
 def test_default_truth_file_is_the_preset():
@@ -39,3 +41,10 @@ def test_calibration_constants_match_the_result_tables():
                 values["default"], values["refit_2024_ge_1e15"], values["refit_2025_ge_1e15"]
             ]
             assert values["default"] == getattr(Truth(), key)
+
+
+def test_discrepancy_prior_default_is_the_calibrations_choice():
+    choice = json.loads(DISCREPANCY.read_text())
+    assert choice["source"] == "experiments/calibrate_discrepancy.py"
+    assert PriorConfig().tau_median == choice["tau_median"]
+    assert PriorConfig().tau_log_sd == choice["tau_log_sd"]

@@ -1,6 +1,7 @@
 """Smoke tests of H3's experiment scripts with tiny settings (numbers are not checked here)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,25 @@ def test_epoch_check_smoke(shared_data, tmp_path):
     assert "| alpha |" in table and out.exists()
 
 
-def test_extrapolation_check_smoke(shared_data, tmp_path):
-    out = tmp_path / "extra.md"
-    table = _load("extrapolation_check").main(["--data", str(shared_data), "--warmup", "20",
-                                               "--samples", "20", "--out", str(out)])
-    assert "Chinchilla" in table and "Gadre" in table and "with discrepancy" in table
-    assert out.exists()
+def test_extrapolation_check_and_calibration_smoke(shared_data, tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "extra.md"
+    common = ["--data", str(shared_data), "--tiny", "--splits", "gadre-c4,porian-cosine",
+              "--cache", str(cache)]
+    table = _load("extrapolation_check").main([*common, "--out", str(out)])
+    for method in ("| Bayes |", "| Approach 3 |", "| IsoFLOP |"):
+        assert method in table
+    assert "Porian cosine, N_opt 90% covers the held-out vertex" in table
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert set(results) == {"gadre-c4", "porian-cosine"}
+    assert len(results["porian-cosine"]["Bayes"]["optima"]) == 4  # 3.2e18 ... 2.56e19
+    cached = sorted(p.name for p in cache.iterdir())
+    # the calibration reuses the cached fits (no new ones) and writes its choice
+    cal = tmp_path / "cal.md"
+    text = _load("calibrate_discrepancy").main([*common, "--out", str(cal)])
+    assert sorted(p.name for p in cache.iterdir()) == cached
+    choice = json.loads(cal.with_suffix(".json").read_text())
+    assert {f["held_out"] for f in choice["lodo"]} == {"gadre", "porian"}
+    assert f"tau_median = {choice['tau_median']:g}" in text
 
 
 @pytest.mark.slow

@@ -1,10 +1,59 @@
 """bayes_scaling: Bayesian experiment design for language-model scaling laws.
 
 The law is fitted and extrapolated in float64, so importing the package turns on JAX's x64 mode.
+
+It also turns on JAX's persistent compilation cache. A loop compiles a few hundred small XLA
+programs (the sampler, the posterior's queries, eager array operations), and on this package's
+2-core target machine compiling them took over half of a default run's CPU time; with the cache a
+second process reuses them (a small loop needs about a third of the CPU time,
+``experiments/results/compilation_cache.md``). The cache lives in
+``$BAYES_SCALING_JAX_CACHE`` (default ``$XDG_CACHE_HOME/bayes_scaling/jax``, else
+``~/.cache/bayes_scaling/jax``), is capped at :data:`CACHE_MAX_BYTES` with least-recently-used
+eviction under a file lock (so concurrent processes share it safely), and is keyed by JAX on the
+program, its shapes, the JAX version and the flags, so a stale entry is never used. Set
+``BAYES_SCALING_JAX_CACHE=off`` to turn it off; a ``JAX_COMPILATION_CACHE_DIR`` set by the user
+wins over the default location.
 """
+
+import logging
+import os
+from pathlib import Path
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
+
+#: Size cap of the persistent compilation cache (least recently used entries go first).
+CACHE_MAX_BYTES = 1 << 30
+_OFF = {"off", "0", "false", "no", "none"}
+
+
+def compilation_cache_dir() -> Path | None:
+    """Where the persistent compilation cache lives (None: off), from the environment."""
+    chosen = os.environ.get("BAYES_SCALING_JAX_CACHE")
+    if chosen is not None:
+        return None if chosen.strip().lower() in _OFF or not chosen.strip() else Path(chosen)
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bayes_scaling" / "jax"
+
+
+def _enable_compilation_cache() -> None:
+    path = compilation_cache_dir()
+    if path is None:
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only home: run without the cache
+        logging.getLogger(__name__).debug("no compilation cache at %s: %s", path, err)
+        return
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+
+
+_enable_compilation_cache()
