@@ -54,6 +54,7 @@ import jax
 import numpy as np
 
 from bayes_scaling.files import atomic_write_text
+from bayes_scaling.model import PriorConfig
 from bayes_scaling.pool import PoolOracle, PurchaseLedger, pool_from_arrays
 from bayes_scaling.pool_loop import (
     POOL_STRATEGIES,
@@ -164,7 +165,8 @@ def run_cell(spec: dict) -> list[dict]:
             "n_target")
     return [{"pool": spec["pool"], "strategy": spec["label"], "seed": spec["seed"],
              **{k: c.get(k) for k in keep}, "cell_seconds": seconds, "cell_cpu_seconds": cpu,
-             "pool_rows": len(pool)} for c in result.checkpoints]
+             "pool_rows": len(pool), "tau_median": PriorConfig().tau_median}
+            for c in result.checkpoints]
 
 
 def _cell_id(spec: dict) -> str:
