@@ -233,6 +233,7 @@ def summarise(rows: list[dict], labels: list[str], budgets: list[float], seed: i
                 summary.append({
                     "strategy": label, "budget": budget, "n": len(vals),
                     **{m: float(np.median([r[m] for r in vals])) for m in METRICS},
+                    "regret_max": float(max(r["regret"] for r in vals)),
                     "ci90_width": float(np.median([r["predicted_ci90"][1]
                                                    - r["predicted_ci90"][0] for r in vals])),
                     "covered": sum(bool(r["ci90_covers_true_loss"]) for r in vals),
@@ -315,15 +316,16 @@ def plot(rows: list[dict], labels: list[str], path: Path) -> None:
 def render(rows, labels, budgets, header: str, figure: str | None) -> str:
     summary, diffs = summarise(rows, labels, budgets)
     lines = [header, "", "## Per strategy and budget (medians over (truth, seed))", "",
-             "| strategy | budget | runs | regret | N error | loss error | "
+             "| strategy | budget | runs | regret | worst regret | N error | loss error | "
              "\\|ln lr_rec/lr*\\| | ci90 width | ci90 coverage | design efficiency | "
              "FLOPs used | seconds/run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         efficiency = "–" if s["design_efficiency"] is None else f"{s['design_efficiency']:.2f}"
         lines.append(
             f"| {s['strategy']} | {s['budget']:.0e} | {s['n']} | {s['regret']:.4f} | "
-            f"{s['n_error']:.3f} | {s['loss_error']:.3f} | {s['lr_error']:.3f} | "
+            f"{s['regret_max']:.4f} | {s['n_error']:.3f} | {s['loss_error']:.3f} | "
+            f"{s['lr_error']:.3f} | "
             f"{s['ci90_width']:.3f} | {s['covered']}/{s['n']} | {efficiency} | "
             f"{s['flops_used']:.3g} | {s['seconds']:.0f} |")
     if diffs:

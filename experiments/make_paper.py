@@ -296,7 +296,8 @@ def discuss_pool(root: Path) -> str:
     """Which strategy predicts the held-out target rows best, per pool and budget (mean R^2)."""
     path = root / RESULTS / "pool_benchmark.rows.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["strategy"] != "all-data"]
+    # the strategies themselves: not all-data, nor the ablations ("active-region (no window)")
+    rows = [r for r in rows if r["strategy"] != "all-data" and " (" not in r["strategy"]]
     cells = sorted({(r["pool"], r["fraction"]) for r in rows}, key=lambda c: (c[0], c[1]))
     pools = list(dict.fromkeys(r["pool"] for r in rows))
 

@@ -22,6 +22,14 @@ def test_pool_benchmark_smoke_and_resume(shared_data, tmp_path):
     assert {r["n_target"] for r in chinchilla} == {49}
     table = out.read_text()
     assert "## chinchilla" in table and "Issue 8 target on Chinchilla" in table
+    assert "Scale run: 3 of the full run's 70 cells" in table  # 3 strategies x 1 seed
     # A second start finds every cell done and runs nothing.
     assert bench.main(args) == 0
     assert len(rows_path.read_text().splitlines()) == len(rows)
+    # An ablation lands in the same rows file under its own label, beside the strategy.
+    assert bench.main([*args[:4], "--strategies", "v-opt", "--variant", "law-only",
+                       *args[args.index("--seeds"):]]) == 0
+    labels = {json.loads(line)["strategy"] for line in rows_path.read_text().splitlines()}
+    assert {"v-opt", "v-opt (law only)"} <= labels
+    assert bench.main([*args, "--report-only"]) == 0
+    assert "| v-opt (law only) | 10% |" in out.read_text()

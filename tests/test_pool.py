@@ -9,7 +9,11 @@ import pytest
 from bayes_scaling.errors import DataFormatError, LedgerError
 from bayes_scaling.law import LawParams, predict_loss
 from bayes_scaling.pool import PoolOracle, PurchaseLedger, pool_from_arrays, read_pool
-from bayes_scaling.pool_acquisition import region_variance_reduction, select_region_batch
+from bayes_scaling.pool_acquisition import (
+    RegionDiscrepancy,
+    region_variance_reduction,
+    select_region_batch,
+)
 from bayes_scaling.pool_loop import (
     LAW_PARAMETERS,
     PoolLoopConfig,
@@ -17,6 +21,8 @@ from bayes_scaling.pool_loop import (
     PoolTarget,
     default_pool_model,
     initial_pool_design,
+    ratio_window_mask,
+    region_discrepancy,
     run_pool_loop,
 )
 from bayes_scaling.pool_scoring import r2_clipped
@@ -137,6 +143,79 @@ def test_region_prices_per_flop_and_vopt():
     # Too dear: never chosen, whatever its information.
     picks, _, _ = select_region_batch(target, cand, noise, np.array([5.0, 1.0]), remaining=2.0)
     assert picks == [1]
+
+
+def test_discrepancy_reduction_moves_the_data_edge():
+    # Two target rows beyond the edge (0, 0, 0) of ln N, ln D, ln C.
+    disc = RegionDiscrepancy(
+        weight=np.array([1.0, 2.0]),
+        target_log=np.array([[1.0, 0.0, 3.0], [2.0, 0.0, 1.0]]),
+        candidate_log=np.array([[0.0, 0.0, 2.0],    # pushes the compute edge to 2
+                                [2.0, 0.0, 0.0],    # pushes the size edge to 2
+                                [-1.0, -1.0, -1.0]]),  # inside the data: moves nothing
+        edge=np.zeros(3))
+    # u = (3, 2) now: variance 1 * 3 + 2 * 2.
+    assert disc.variance(disc.edge) == pytest.approx(7.0)
+    # after candidate 0: u = (max(1, 0, 1), max(2, 0, 0)) = (1, 2); after 1: (3, 1)
+    np.testing.assert_allclose(disc.reduction(disc.edge), [7 - 5, 7 - 5, 0.0])
+    # Law part uninformative (targets uncorrelated with candidates): the discrepancy decides,
+    # and the second pick is scored from the edge the first moved.
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((500, 2))
+    cand = rng.standard_normal((500, 3)) * 1e-6
+    picks, _, reductions = select_region_batch(target, cand, np.full_like(cand, 0.1),
+                                               np.ones(3), remaining=10, batch_size=2,
+                                               discrepancy=disc)
+    assert set(picks) == {0, 1}
+    assert reductions[0] == pytest.approx(2.0, abs=1e-6)
+    # both: edge (2, 0, 2), u = (1, 0), variance 1; the second pick gains 5 - 1
+    assert reductions[1] == pytest.approx(4.0, abs=1e-6)
+    # Without it the law part alone is (near) nothing for every candidate.
+    _, _, law_only = select_region_batch(target, cand, np.full_like(cand, 0.1), np.ones(3),
+                                         remaining=10, batch_size=1)
+    assert law_only[0] < 1e-6
+
+
+def test_region_discrepancy_weights_from_the_posterior():
+    n, d, loss = synthetic_pool()
+    pool, _, target = split(n, d, loss)
+    fitted = pool.features.take(np.argsort(pool.cost)[:10])
+
+    class WithDiscrepancy(FakePosterior):
+        def predictive_sd(self, features):  # noise plus 0.03 * sqrt(u) in quadrature
+            from bayes_scaling.model import DataRange, extrapolation_distance
+
+            u = extrapolation_distance(DataRange.from_features(fitted), features.n_params,
+                                       features.n_tokens, features.flops)
+            return np.hypot(self.noise_sd(features), 0.03 * np.sqrt(u))
+
+    disc = region_discrepancy(WithDiscrepancy(), fitted, pool.features, target.features)
+    np.testing.assert_allclose(disc.weight, 0.03**2)
+    assert disc.edge[2] == pytest.approx(np.log(fitted.flops.max()))
+    # A posterior without a discrepancy: nothing to add.
+    assert region_discrepancy(FakePosterior(), fitted, pool.features, target.features) is None
+
+
+@pytest.mark.parametrize("strategy", ["active-region", "active"])
+def test_active_strategies_buy_inside_the_target_ratio_range(strategy):
+    n = np.repeat(np.geomspace(2e7, 2e9, 8), 6)
+    d = n * np.tile(np.geomspace(0.05, 500, 6), 8)  # ratios beyond the target's on both sides
+    loss = np.asarray(predict_loss(LawParams(**TRUE_LAW), n, d))
+    is_target = (n >= 1e9) & (d / n > 0.3) & (d / n < 100)
+    pool, pool_loss = pool_from_arrays(n[~is_target], d[~is_target], loss[~is_target])
+    tp, tl = pool_from_arrays(n[is_target], d[is_target], loss[is_target])
+    target = PoolTarget(features=tp.features, loss=tl)
+    inside = ratio_window_mask(pool, target, 1.0)
+    assert 0 < inside.sum() < len(pool)
+    result = run_pool_loop(jax.random.PRNGKey(0), pool,
+                           PoolOracle(pool, pool_loss, PurchaseLedger(":memory:")), target,
+                           PoolLoopConfig(strategy=strategy, budget_fractions=(0.3,)),
+                           model=fake_model())
+    design = initial_pool_design(pool, 0.02 * pool.total_cost)
+    later = [inside[i] for i in result.order if i not in design]
+    # rows in the target's range first; the others only once those are all bought
+    n_inside = int(inside.sum()) - int(inside[design].sum())
+    assert later[:n_inside] == [True] * n_inside and len(later) > n_inside
 
 
 def test_initial_design_cheapest_rows_within_cap():

@@ -37,8 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: The default pool strategy with target rows (``active`` with a target compute only): on the
 #: Chinchilla replay (experiments/results/pool_benchmark.md) it had the best target-region R^2
-#: of the model-based strategies at 10% of the pool cost with 90% coverage near nominal; the
-#: published ``v-opt`` rule bought the extreme-ratio rows whose losses the law fits worst.
+#: of all strategies at 5% and 10% of the pool cost (above ``all-data``'s), its 90% intervals
+#: covering the target rows; the published ``v-opt`` rule bought the extreme-ratio rows whose
+#: losses the law fits worst.
 DEFAULT_POOL_STRATEGY = "active-region"
 #: Strategies only pool mode has (``active`` and ``random`` exist in both modes).
 POOL_ONLY_STRATEGIES = ("active-region", "v-opt", "cheapest", "cost-random", "all-data")
