@@ -288,7 +288,8 @@ class Refitter:
             raise BayesScalingError("loss: expected finite positive values")
         nuisance = bool(np.any(features.is_config))
         capacity = padded_capacity(len(features), self.nuts.min_capacity)
-        data = ModelData(*(jnp.asarray(a) for a in make_model_data(features, capacity)))
+        data = ModelData(*(None if a is None else jnp.asarray(a)
+                           for a in make_model_data(features, capacity)))
         padded = np.ones(capacity)
         padded[: len(loss)] = loss
         padded = jnp.asarray(padded)

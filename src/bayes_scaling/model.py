@@ -333,9 +333,10 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
         log_lr=pad(np.log(np.where(is_cfg, features.learning_rate, 1e-3)), np.log(1e-3)),
         log_flops=pad(np.log(features.flops), np.log(1e18)),
         mask=pad(np.ones(m), 0.0),
-        block=pad(body, body_fill),
-        emb=pad(emb, emb_fill),
-        emb_flops=pad(emb_flops, emb_fill),
+        # 2025 rows: None, the law computes its closed forms in the graph, bit for bit as before
+        **({} if features.family.api == "2025" else dict(
+            block=pad(body, body_fill), emb=pad(emb, emb_fill),
+            emb_flops=pad(emb_flops, emb_fill))),
     )
 
 

@@ -177,9 +177,10 @@ def _optimum_shapes(family: CountFamily):
         indexing="ij",
     )
     d, n_layers, bs = d.ravel(), n_layers.ravel(), bs.ravel()
-    if family.api == "2026":  # widths whose heads have the family's head dimension
-        keep = d % family.head_dim == 0
-        d, n_layers, bs = d[keep], n_layers[keep], bs[keep]
+    if family.api == "2025":  # the law's own closed forms, in the graph (as they always were)
+        return (d, n_layers, bs, None, None, None, family.counts(d, n_layers)[3])
+    keep = d % family.head_dim == 0  # widths whose heads have the family's head dimension
+    d, n_layers, bs = d[keep], n_layers[keep], bs[keep]
     return (d, n_layers, bs, *family.counts(d, n_layers))
 
 
@@ -205,7 +206,7 @@ def _optimum_grid(params, log_flops, grid, *, prior):
     )
 
     def one(p):
-        log_lr_star = log_optimal_learning_rate(p, body, log_tokens(p, data), bs)
+        log_lr_star = log_optimal_learning_rate(p, row_counts(data)[0], log_tokens(p, data), bs)
         losses = mean_loss(p, data._replace(log_lr=log_lr_star), nuisance=True, prior=prior)
         i = jnp.argmin(losses)
         return losses[i], d[i], n_layers[i], bs[i], jnp.exp(log_lr_star[i])
@@ -314,7 +315,8 @@ class Posterior:
     def _data(self, features: RunFeatures) -> ModelData:
         if not self.nuisance and bool(np.any(features.is_config)):
             logger.debug("API rows predicted by a generic posterior: nuisance terms are off")
-        return ModelData(*(jnp.asarray(a) for a in make_model_data(features)))
+        return ModelData(*(None if a is None else jnp.asarray(a)
+                           for a in make_model_data(features)))
 
     @_padded
     def predict_mean(self, features: RunFeatures) -> np.ndarray:
@@ -464,7 +466,8 @@ class Posterior:
         shapes = _optimum_shapes(self.family)
         law_loss, d, n_layers, bs, lr = (
             np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops),
-                                                 tuple(jnp.asarray(a) for a in shapes[:6]),
+                                                 tuple(None if a is None else jnp.asarray(a)
+                                                       for a in shapes[:6]),
                                                  prior=self.prior)
         )
         n = np.asarray(self.family.counts(d, n_layers)[3], np.float64)
