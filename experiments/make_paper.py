@@ -82,94 +82,130 @@ def _join(items: list[str]) -> str:
 # --- discussions: each reads its result file(s) and returns markdown prose -------------------
 
 
-def _benchmark_rows(root: Path) -> tuple[list[dict], list[str], list[str]]:
-    """The benchmark's JSON rows, its strategies and its truths (in file order)."""
-    path = root / RESULTS / "benchmark_strategies.rows.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return (rows, list(dict.fromkeys(r["strategy"] for r in rows)),
-            list(dict.fromkeys(r["truth"] for r in rows)))
+def _benchmark_module():
+    """experiments/benchmark_strategies.py as a module (its paired bootstrap is reused)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().with_name("benchmark_strategies.py")
+    spec = importlib.util.spec_from_file_location("benchmark_strategies", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Benchmark:
+    """The strategy benchmark's JSON rows, indexed by strategy and budget."""
+
+    def __init__(self, root: Path):
+        path = root / RESULTS / "benchmark_strategies.rows.jsonl"
+        self.rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        self.strategies = list(dict.fromkeys(r["strategy"] for r in self.rows))
+        self.budgets = sorted({float(r["budget"]) for r in self.rows}, reverse=True)
+        self.truths = list(dict.fromkeys(r["truth"] for r in self.rows))
+        self.actives = [s for s in self.strategies if s.startswith("active")]
+        self.baselines = [s for s in self.strategies if not s.startswith("active")]
+
+    def runs(self, strategy: str, budget: float) -> dict:
+        return {(r["truth"], r["seed"]): r for r in self.rows
+                if r["strategy"] == strategy and float(r["budget"]) == budget}
+
+    def median(self, strategy: str, budget: float, key: str) -> float | None:
+        values = [r[key] for r in self.runs(strategy, budget).values() if r.get(key) is not None]
+        return float(np.median(values)) if values else None
+
+    def best_active(self, budget: float) -> str:
+        present = [s for s in self.actives if self.runs(s, budget)]
+        return min(present, key=lambda s: self.median(s, budget, "regret"))
 
 
 def discuss_benchmark(root: Path) -> str:
-    """Where the active loop wins and where it does not, from the benchmark's JSON rows."""
-    rows, strategies, truths = _benchmark_rows(root)
-
-    def med(strategy, key):
-        return float(np.median([r[key] for r in rows if r["strategy"] == strategy]))
+    """Where each strategy wins and where it does not, from the benchmark's JSON rows."""
+    bench = _Benchmark(root)
+    module = _benchmark_module()
+    rng = np.random.default_rng(0)
+    top = bench.budgets[0]
+    best = bench.best_active(top)
+    ours = bench.runs(best, top)
+    text = [f"At {top:.0e} FLOPs the best active criterion is `{best}`, with a median regret of "
+            f"{bench.median(best, top, 'regret'):.4f} nats over {len(ours)} (truth, seed) "
+            "pairs."]
+    for baseline in bench.baselines:
+        theirs = bench.runs(baseline, top)
+        pairs = sorted(set(ours) & set(theirs))
+        if not pairs:
+            continue
+        diffs = [ours[p]["regret"] - theirs[p]["regret"] for p in pairs]
+        lo, hi = module.bootstrap_median_interval(diffs, rng)
+        ratio = (np.median([ours[p]["regret"] for p in pairs])
+                 / max(np.median([theirs[p]["regret"] for p in pairs]), 1e-12))
+        verdict = ("excludes zero" if hi < 0 or lo > 0 else "includes zero")
+        wins = sum(d < 0 for d in diffs)
+        text.append(f"Against `{baseline}` ({np.median([theirs[p]['regret'] for p in pairs]):.4f}"
+                    f") its median regret is {ratio:.2f} times as large; it is lower pair by pair"
+                    f" in {wins} of {len(pairs)}, and the 90% bootstrap interval of the median "
+                    f"paired difference, [{lo:+.4f}, {hi:+.4f}], {verdict}.")
+    others = [s for s in bench.strategies if s != best and bench.runs(s, top)]
 
     def mean_regret(truth, strategy):
-        return float(np.mean([r["regret"] for r in rows
-                              if r["truth"] == truth and r["strategy"] == strategy]))
+        values = [r["regret"] for r in bench.runs(strategy, top).values() if r["truth"] == truth]
+        return float(np.mean(values)) if values else float("inf")
 
-    best = {t: min(strategies, key=lambda s, t=t: mean_regret(t, s)) for t in truths}
-    lost = [t for t in truths if best[t] != "active"]
-    pairs = {(r["truth"], r["seed"]) for r in rows}
-    regret = {(r["truth"], r["seed"], r["strategy"]): r["regret"] for r in rows}
-    text = [
-        f"Over {len(truths)} truths and {len(pairs)} truth-seed pairs, the active loop's median "
-        f"regret is {med('active', 'regret'):.4f} nats, against "
-        + _join([f"{med(s, 'regret'):.4f} for `{s}`" for s in strategies if s != "active"])
-        + "."
-    ]
-    for other in (s for s in strategies if s != "active"):
-        wins = sum(regret[(t, seed, "active")] < regret[(t, seed, other)] for t, seed in pairs)
-        text.append(f"Pair by pair it has a lower regret than `{other}` in {wins} of "
-                    f"{len(pairs)}.")
-    if lost:
-        text.append(
-            "**Where it does not win.** By mean regret over seeds, the active loop is not the "
-            "best strategy on " + _join([f"`{t}` (best: `{best[t]}`, "
-                                         f"{mean_regret(t, best[t]):.4f} against "
-                                         f"{mean_regret(t, 'active'):.4f})" for t in lost])
-            + "."
-        )
-    else:
-        text.append("**Where it does not win.** By mean regret over seeds it is the best "
-                    "strategy on every truth; the other measures below are where it is not.")
-    for key, label in (("n_error", "size error |ln N / N*|"),
-                       ("loss_error", "error of the predicted loss")):
-        better = [s for s in strategies if s != "active" and med(s, key) < med("active", key)]
+    lost = []
+    for truth in bench.truths:
+        winner = min([best, *others], key=lambda s, t=truth: mean_regret(t, s))
+        if winner != best:
+            lost.append(f"truth {truth} (best `{winner}`, {mean_regret(truth, winner):.4f} "
+                        f"against {mean_regret(truth, best):.4f})")
+    text.append("**Where it does not win.** By mean regret over seeds, `" + best + "` is not the "
+                "best strategy on " + (_join(lost) if lost else "any truth") + ".")
+    for key, label in (("n_error", "size error |ln N / N*|"), ("lr_error", "learning-rate error "
+                       "|ln lr / lr*|"), ("loss_error", "error of the predicted loss")):
+        mine = bench.median(best, top, key)
+        better = [s for s in others if (bench.median(s, top, key) or np.inf) < mine]
         if better:
             text.append(f"On the median {label}, " + _join(
-                [f"`{s}` ({med(s, key):.3f})" for s in better])
-                + f" beats the active loop ({med('active', key):.3f}).")
-    width = {s: float(np.median([r["predicted_ci90"][1] - r["predicted_ci90"][0]
-                                 for r in rows if r["strategy"] == s])) for s in strategies}
-    narrower = [s for s in strategies if s != "active" and width[s] < width["active"]]
-    if narrower:
-        text.append("Its predicted-loss intervals are not the narrowest: " + _join(
-            [f"`{s}` has a median 90% width of {width[s]:.3f}" for s in narrower])
-            + f" against {width['active']:.3f}.")
-    seconds = {s: med(s, "seconds") for s in strategies}
-    cheapest = min(strategies, key=seconds.get)
-    text.append(
-        f"It is also the most expensive to run: a median of {seconds['active']:.0f} s per "
-        f"benchmark run against {seconds[cheapest]:.0f} s for `{cheapest}`, almost all of it "
-        "NUTS refits (section 7)."
-    )
-    largest = {s: med(s, "largest_run") for s in strategies}
-    bigger = [s for s in strategies if largest[s] > largest["active"]]
-    if bigger:
-        text.append(
-            "One reason the others come close: " + _join(
-                [f"`{s}` buys larger runs (median largest run {largest[s]:.2g} FLOPs)"
-                 for s in bigger])
-            + f" than the active loop ({largest['active']:.2g} FLOPs), which paces its spending "
-            "over its planned queries; runs nearer the target constrain the extrapolation "
-            "directly."
-        )
+                [f"`{s}` ({bench.median(s, top, key):.3f})" for s in better])
+                + f" beats it ({mine:.3f}).")
+    cover = {s: (sum(bool(r["ci90_covers_true_loss"]) for r in bench.runs(s, top).values()),
+                 len(bench.runs(s, top))) for s in [best, *others]}
+    text.append("The 90% interval of the predicted loss covers the true loss in " + _join(
+        [f"{c}/{n} runs for `{s}`" for s, (c, n) in cover.items()]) + ".")
+    efficiency = {s: bench.median(s, top, "design_efficiency") for s in [best, *others]}
+    known = {s: e for s, e in efficiency.items() if e is not None}
+    if known:
+        leader = max(known, key=known.get)
+        text.append("Design efficiency (the optimal design's sd of ln N_opt over the achieved "
+                    "one, under the final posterior): median " + _join(
+                        [f"{e:.2f} for `{s}`" for s, e in known.items()])
+                    + f"; `{leader}` has the highest.")
+    if len(bench.budgets) > 1 and "isoflop-grid" in bench.baselines:
+        small = bench.budgets[-1]
+        small_best = bench.best_active(small)
+        grid = bench.median("isoflop-grid", top, "regret")
+        mine = bench.median(small_best, small, "regret")
+        text.append(f"With a quarter of the budget or less ({small:.0e} FLOPs), `{small_best}` "
+                    f"has a median regret of {mine:.4f}, "
+                    f"{'no worse than' if mine <= grid else 'worse than'} `isoflop-grid` at "
+                    f"{top:.0e} ({grid:.4f}).")
+    seconds = {s: bench.median(s, top, "seconds") for s in [best, *others]}
+    text.append("A run's wall time (median, shared machine): " + _join(
+        [f"{v:.0f} s for `{s}`" for s, v in seconds.items()]) + "; the active loop's refits are "
+        "most of its cost (section 7).")
     return " ".join(text)
 
 
 def discuss_headline(root: Path) -> str:
-    """The abstract's sentence on the benchmark: median regret per strategy."""
-    rows, strategies, truths = _benchmark_rows(root)
-    regret = {s: float(np.median([r["regret"] for r in rows if r["strategy"] == s]))
-              for s in strategies}
-    order = sorted(strategies, key=regret.get)
-    return (f"On {len(truths)} simulated truths that differ from the default, the median regret "
-            f"of the recommended configuration is " + _join(
-                [f"{regret[s]:.4f} nats for `{s}`" for s in order]) + " (section 6).")
+    """The abstract's sentence on the benchmark: median regret per strategy at the top budget."""
+    bench = _Benchmark(root)
+    top = bench.budgets[0]
+    present = [s for s in bench.strategies if bench.runs(s, top)]
+    regret = {s: bench.median(s, top, "regret") for s in present}
+    seeds = len({r["seed"] for r in bench.rows})
+    return (f"On {len(bench.truths)} truths drawn at random from the simulator's family, "
+            f"{seeds} seeds each, at a budget of {top:.0e} FLOPs the median regret of the "
+            "recommended configuration is " + _join(
+                [f"{regret[s]:.4f} nats for `{s}`" for s in sorted(present, key=regret.get)])
+            + " (section 6).")
 
 
 def discuss_epoch(root: Path) -> str:

@@ -25,7 +25,8 @@ from bayes_scaling.files import save_figure
 ROOT = Path(__file__).resolve().parents[1]
 #: One home for the table parser: make_paper.py, which reads the same result files.
 markdown_tables = runpy.run_path(str(Path(__file__).with_name("make_paper.py")))["markdown_tables"]
-STRATEGY_STYLE = {"active": ("tab:blue", "o"), "isoflop-grid": ("tab:red", "s"),
+STRATEGY_STYLE = {"active": ("tab:blue", "o"), "active:n-opt": ("tab:blue", "o"),
+                  "active:decision": ("tab:purple", "D"), "isoflop-grid": ("tab:red", "s"),
                   "random": ("tab:green", "^")}
 FIGURES = {
     "benchmark_regret.png": "benchmark_strategies.rows.jsonl",
@@ -36,8 +37,10 @@ FIGURES = {
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The JSON-lines rows of the strategy benchmark."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The JSON-lines rows of the strategy benchmark at its largest budget."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    top = max((float(r.get("budget", 0.0)) for r in rows), default=0.0)
+    return [r for r in rows if float(r.get("budget", 0.0)) == top]
 
 
 def plot_benchmark_regret(ax, rows: list[dict]):
@@ -57,7 +60,8 @@ def plot_benchmark_regret(ax, rows: list[dict]):
     ax.set_yscale("log")
     ax.set_xticks(range(len(truths)), truths, fontsize=8)
     ax.set_ylabel(f"regret at the target (nats; floored at {floor:g})")
-    ax.set_title("Regret of the recommended configuration, per truth and seed", fontsize=9)
+    ax.set_title("Regret of the recommended configuration, per truth and seed "
+                 "(largest budget)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return ax

@@ -43,8 +43,8 @@ def test_committed_paper_is_built_from_the_current_results(make_paper):
     )
 
 
-def _rows(tmp_path, regrets):
-    """A benchmark rows file: ``regrets[truth][strategy]`` per seed."""
+def _rows(tmp_path, regrets, budget=2e18):
+    """A benchmark rows file: ``regrets[truth][strategy]`` per seed, at one budget."""
     import json
 
     lines = []
@@ -52,10 +52,11 @@ def _rows(tmp_path, regrets):
         for strategy, values in by_strategy.items():
             for seed, regret in enumerate(values):
                 lines.append(json.dumps({
-                    "truth": truth, "strategy": strategy, "seed": seed, "regret": regret,
-                    "n_error": 0.1, "loss_error": 0.05, "predicted_ci90": [2.9, 3.1],
-                    "seconds": 40.0 if strategy == "active" else 1.0,
-                    "largest_run": 3e17 if strategy == "active" else 1e18}))
+                    "truth": truth, "strategy": strategy, "seed": seed, "budget": budget,
+                    "regret": regret, "n_error": 0.1, "loss_error": 0.05, "lr_error": 0.2,
+                    "predicted_ci90": [2.9, 3.1], "ci90_covers_true_loss": regret < 0.02,
+                    "design_efficiency": 0.8 if strategy.startswith("active") else 0.5,
+                    "seconds": 40.0 if strategy.startswith("active") else 1.0}))
     path = tmp_path / "experiments" / "results" / "benchmark_strategies.rows.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -63,15 +64,19 @@ def _rows(tmp_path, regrets):
 
 
 def test_benchmark_discussion_says_where_the_active_loop_does_not_win(make_paper, tmp_path):
-    _rows(tmp_path, {"easy": {"active": [0.001, 0.002], "random": [0.01, 0.02]},
-                     "hard": {"active": [0.03, 0.05], "random": [0.004, 0.002]}})
+    _rows(tmp_path, {0: {"active:n-opt": [0.001, 0.002], "active:decision": [0.002, 0.003],
+                         "random": [0.01, 0.02], "isoflop-grid": [0.03, 0.04]},
+                     1: {"active:n-opt": [0.03, 0.05], "active:decision": [0.04, 0.06],
+                         "random": [0.004, 0.002], "isoflop-grid": [0.05, 0.06]}})
     text, missing = make_paper["build"]("{{discuss benchmark}}\n\n{{discuss headline}}\n",
                                         tmp_path)
     assert missing == [] and "{{" not in text
-    assert "Where it does not win" in text and "`hard` (best: `random`" in text
-    assert "`easy`" not in text.split("Where it does not win")[1].split(".")[0]
-    assert "a lower regret than `random` in 2 of 4" in text
-    assert "0.0160 nats for `active`" in text  # the headline's median, computed not typed
+    assert "best active criterion is `active:n-opt`" in text
+    assert "Where it does not win" in text and "truth 1 (best `random`" in text
+    assert "truth 0" not in text.split("Where it does not win")[1].split(".")[0]
+    assert "lower pair by pair in 2 of 4" in text  # against random: wins on truth 0 only
+    assert "`active:n-opt` has the highest" in text or "`active:decision` has the highest" in text
+    assert "0.0160 nats for `active:n-opt`" in text  # the headline's median, computed not typed
 
 
 def test_missing_results_are_said_in_the_text(make_paper, tmp_path):
