@@ -18,25 +18,15 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import json, sys, tempfile, time
-from pathlib import Path
+import json, runpy, sys, time
 t0, w0 = time.process_time(), time.perf_counter()
-import jax
-from bayes_scaling.api.oracle import open_oracle
-from bayes_scaling.loop import LoopConfig, run_loop
-from bayes_scaling.simulator.inprocess import SimulatedApi
-from bayes_scaling.simulator.truth import Truth
+from bayes_scaling.loop import LoopConfig
+simulated_run = runpy.run_path(sys.argv[2])["simulated_run"]
 queries = int(sys.argv[1])
 config = LoopConfig.from_flat(num_warmup=30, num_samples=30, final_num_warmup=30,
                               final_num_samples=30, final_num_chains=1, budget_flops=5e17,
                               max_queries=queries, planned_queries=queries)
-with tempfile.TemporaryDirectory() as tmp:
-    oracle = open_oracle(SimulatedApi(Truth(), config.budget_flops),
-                         Path(tmp) / "ledger.sqlite", config.budget_flops)
-    try:
-        result = run_loop(jax.random.PRNGKey(0), oracle, config)
-    finally:
-        oracle.close()
+result = simulated_run(config)
 print(json.dumps({"cpu": time.process_time() - t0, "wall": time.perf_counter() - w0,
                   "runs": len(result.observations)}))
 """
@@ -45,7 +35,8 @@ print(json.dumps({"cpu": time.process_time() - t0, "wall": time.perf_counter() -
 def run_child(queries: int, cache: str) -> dict:
     env = {**os.environ, "BAYES_SCALING_JAX_CACHE": cache}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(queries)], env=env, check=True,
+    script = str(Path(__file__).with_name("time_split.py"))
+    done = subprocess.run([sys.executable, "-c", CHILD, str(queries), script], env=env, check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 

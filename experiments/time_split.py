@@ -21,6 +21,17 @@ from bayes_scaling.simulator.inprocess import SimulatedApi
 from bayes_scaling.simulator.truth import Truth
 
 
+def simulated_run(config: LoopConfig, seed: int = 0):
+    """One loop of ``config`` on the in-process simulator (default truth), in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        oracle = open_oracle(SimulatedApi(Truth(), config.budget_flops),
+                             Path(tmp) / "ledger.sqlite", config.budget_flops)
+        try:
+            return run_loop(jax.random.PRNGKey(seed), oracle, config)
+        finally:
+            oracle.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true")
@@ -33,13 +44,7 @@ def main(argv=None) -> int:
                       num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
                       final_num_chains=1)
     config = LoopConfig.from_flat(**kwargs)
-    with tempfile.TemporaryDirectory() as tmp:
-        oracle = open_oracle(SimulatedApi(Truth(), config.budget_flops),
-                             Path(tmp) / "ledger.sqlite", config.budget_flops)
-        try:
-            result = run_loop(jax.random.PRNGKey(0), oracle, config)
-        finally:
-            oracle.close()
+    result = simulated_run(config)
     t = result.timings
     lines = [
         f"# Time split of an active run ({'tiny' if args.tiny else 'default'} settings)", "",

@@ -142,7 +142,7 @@ def test_run_against_a_served_api(tmp_path):
 
 @pytest.mark.slow
 def test_experiment_scripts_smoke(tmp_path):
-    for script, extra in (("time_split.py", []),
+    for script, extra in (("time_split.py", []), ("compilation_cache.py", []),
                           ("benchmark_strategies.py", ["--truths", "1", "--seeds", "1"])):
         done = subprocess.run(
             [sys.executable, str(REPO / "experiments" / script), "--tiny",
