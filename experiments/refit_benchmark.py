@@ -23,7 +23,6 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from bayes_scaling.features import features_from_configs
 from bayes_scaling.files import atomic_write_lines
 from bayes_scaling.inference import NutsConfig, Refitter, padded_capacity
-from bayes_scaling.law import ModelData
 from bayes_scaling.model import PriorConfig, make_model_data, scaling_model
 from bayes_scaling.simulator.truth import Truth, observed_loss
 from bayes_scaling.space import RunConfig
@@ -47,7 +46,7 @@ def simulated_runs(count: int, rng: np.random.Generator):
 
 def naive_fit(key, features, loss, nuts: NutsConfig):
     capacity = padded_capacity(len(features), nuts.min_capacity)
-    data = ModelData(*(jnp.asarray(a) for a in make_model_data(features, capacity)))
+    data = make_model_data(features, capacity).as_jax()
     padded = np.ones(capacity)
     padded[: len(loss)] = loss
     kernel = NUTS(partial(scaling_model, prior=PriorConfig(), nuisance=True),

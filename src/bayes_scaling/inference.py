@@ -26,7 +26,6 @@ from numpyro.infer.util import initialize_model, log_likelihood
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
-from bayes_scaling.law import ModelData
 from bayes_scaling.model import (
     CORE_LATENT,
     CORE_SITES,
@@ -288,8 +287,7 @@ class Refitter:
             raise BayesScalingError("loss: expected finite positive values")
         nuisance = bool(np.any(features.is_config))
         capacity = padded_capacity(len(features), self.nuts.min_capacity)
-        data = ModelData(*(None if a is None else jnp.asarray(a)
-                           for a in make_model_data(features, capacity)))
+        data = make_model_data(features, capacity).as_jax()
         padded = np.ones(capacity)
         padded[: len(loss)] = loss
         padded = jnp.asarray(padded)

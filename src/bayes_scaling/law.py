@@ -106,6 +106,10 @@ class ModelData(NamedTuple):
     emb: jnp.ndarray | None = None
     emb_flops: jnp.ndarray | None = None
 
+    def as_jax(self) -> ModelData:
+        """The same inputs as JAX arrays (the optional counts stay None when absent)."""
+        return ModelData(*(None if a is None else jnp.asarray(a) for a in self))
+
 
 def row_counts(data: ModelData):
     """``(block, emb, emb_flops)`` of every row (see :class:`ModelData`)."""

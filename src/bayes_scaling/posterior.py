@@ -315,8 +315,7 @@ class Posterior:
     def _data(self, features: RunFeatures) -> ModelData:
         if not self.nuisance and bool(np.any(features.is_config)):
             logger.debug("API rows predicted by a generic posterior: nuisance terms are off")
-        return ModelData(*(None if a is None else jnp.asarray(a)
-                           for a in make_model_data(features)))
+        return make_model_data(features).as_jax()
 
     @_padded
     def predict_mean(self, features: RunFeatures) -> np.ndarray:
