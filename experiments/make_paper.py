@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import re
+import runpy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -82,17 +83,6 @@ def _join(items: list[str]) -> str:
 # --- discussions: each reads its result file(s) and returns markdown prose -------------------
 
 
-def _benchmark_module():
-    """experiments/benchmark_strategies.py as a module (its paired bootstrap is reused)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().with_name("benchmark_strategies.py")
-    spec = importlib.util.spec_from_file_location("benchmark_strategies", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class _Benchmark:
     """The strategy benchmark's JSON rows, indexed by strategy and budget."""
 
@@ -121,7 +111,8 @@ class _Benchmark:
 def discuss_benchmark(root: Path) -> str:
     """Where each strategy wins and where it does not, from the benchmark's JSON rows."""
     bench = _Benchmark(root)
-    module = _benchmark_module()
+    bootstrap = runpy.run_path(str(Path(__file__).with_name("benchmark_strategies.py")))[
+        "bootstrap_median_interval"]
     rng = np.random.default_rng(0)
     top = bench.budgets[0]
     best = bench.best_active(top)
@@ -135,7 +126,7 @@ def discuss_benchmark(root: Path) -> str:
         if not pairs:
             continue
         diffs = [ours[p]["regret"] - theirs[p]["regret"] for p in pairs]
-        lo, hi = module.bootstrap_median_interval(diffs, rng)
+        lo, hi = bootstrap(diffs, rng)
         ratio = (np.median([ours[p]["regret"] for p in pairs])
                  / max(np.median([theirs[p]["regret"] for p in pairs]), 1e-12))
         verdict = ("excludes zero" if hi < 0 or lo > 0 else "includes zero")

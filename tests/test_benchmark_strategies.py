@@ -1,24 +1,14 @@
 """experiments/benchmark_strategies.py: statistics on synthetic rows, a tiny run on local Ray, and
 (slow) a two-node Ray cluster on this host reached through --address."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "benchmark_strategies.py"
+from experiment_scripts import load_script
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("benchmark_strategies", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_script("benchmark_strategies")
 
 
 def _row(truth, seed, strategy, regret, budget=5e17):

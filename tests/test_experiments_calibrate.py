@@ -1,18 +1,12 @@
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 from bayes_scaling.simulator.truth import Truth
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "calibrate_simulator.py"
+from experiment_scripts import load_script
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("calibrate_simulator", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("calibrate_simulator")
 
 
 def test_calibration_runs_on_the_real_file(shared_data, tmp_path, capsys):

@@ -1,19 +1,10 @@
 """Smoke tests of H3's experiment scripts with tiny settings (numbers are not checked here)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from experiment_scripts import load_script as _load
 
 
 def test_epoch_check_smoke(shared_data, tmp_path):

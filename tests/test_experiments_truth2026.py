@@ -1,17 +1,8 @@
 """Smoke tests of the 2026 experiment scripts with tiny settings (numbers not checked)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from experiment_scripts import load_script as _load
 
 
 def test_truth2026_anchors_smoke(tmp_path):
