@@ -174,13 +174,30 @@ def _cell_id(spec: dict) -> str:
 
 
 def _finished(rows_path: Path) -> dict[str, list[dict]]:
+    """The finished cells of the rows file, by cell, of the current model only."""
     done: dict[str, list[dict]] = defaultdict(list)
     if rows_path.exists():
         for line in rows_path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                done[_cell_id(row)].append(row)
+                if row.get("tau_median") == PriorConfig().tau_median:
+                    done[_cell_id(row)].append(row)
     return done
+
+
+def drop_stale_rows(rows_path: Path) -> int:
+    """Remove the rows of another model (another ``tau_median``) from the rows file.
+
+    Their cells then run again, so every table is of one model. Returns the number dropped.
+    """
+    if not rows_path.exists():
+        return 0
+    lines = [line for line in rows_path.read_text().splitlines() if line.strip()]
+    current = [line for line in lines
+               if json.loads(line).get("tau_median") == PriorConfig().tau_median]
+    if len(current) < len(lines):
+        atomic_write_text(rows_path, "".join(line + "\n" for line in current))
+    return len(lines) - len(current)
 
 
 def _execute(specs: list[dict], executor: str, workers: int):
@@ -338,6 +355,9 @@ def main(argv=None) -> int:
               "nuts": nuts, "data": str(args.data), "options": variant,
               "label": f"{s} ({args.variant.replace('-', ' ')})" if args.variant else s}
              for seed in range(args.seeds) for p in names for s in args.strategies]
+    if not args.report_only and (stale := drop_stale_rows(rows_path)):
+        print(f"dropped {stale} rows of another model (tau_median other than "
+              f"{PriorConfig().tau_median}); their cells run again", file=sys.stderr)
     done = _finished(rows_path)
     todo = [] if args.report_only else [s for s in specs if _cell_id(s) not in done]
     print(f"{len(specs)} cells, {len(specs) - len(todo)} already in {rows_path}, "

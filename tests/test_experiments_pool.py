@@ -33,3 +33,16 @@ def test_pool_benchmark_smoke_and_resume(shared_data, tmp_path):
     assert {"v-opt", "v-opt (law only)"} <= labels
     assert bench.main([*args, "--report-only"]) == 0
     assert "| v-opt (law only) | 10% |" in out.read_text()
+
+
+def test_rows_of_another_model_are_dropped_and_rerun(tmp_path):
+    bench = _load("pool_benchmark")
+    tau = bench.PriorConfig().tau_median
+    rows_path = tmp_path / "pool.rows.jsonl"
+    cell = {"pool": "chinchilla", "strategy": "random", "seed": 0, "fraction": 0.01}
+    rows_path.write_text(json.dumps({**cell, "tau_median": tau / 2}) + "\n"
+                         + json.dumps({**cell, "seed": 1, "tau_median": tau}) + "\n")
+    assert set(bench._finished(rows_path)) == {"chinchilla|random|1"}
+    assert bench.drop_stale_rows(rows_path) == 1
+    assert [json.loads(line)["seed"] for line in rows_path.read_text().splitlines()] == [1]
+    assert bench.drop_stale_rows(rows_path) == 0
