@@ -31,11 +31,13 @@ Units: the law's ``N`` is the 2026 non-embedding count of each run's own archite
 configuration's counts are one unit. The target: a run of ``target_hours`` B200-hours. Its
 compute in the law's FLOPs convention is the tokens a large reference model trains in that time
 at the runtime model's throughput times ``6 N``. Head dimension, intermediate ratio and warmup
-come from the completed runs' residuals (:func:`residual_choices`); the shape, learning rate and
-batch size are then recommended on the 2026 family of that head dimension and ratio; the
-recommended shape gets the tokens that fit ``target_hours`` at *its* predicted throughput (one sd
-on the safe side), and its predicted loss is the posterior predictive of that exact
-configuration.
+come from the completed runs' residuals (:func:`residual_choices`); then every target shape of
+that head dimension and ratio, at batch 128 and 256, gets the tokens that fit ``target_hours`` at
+*its own* predicted throughput (one sd on the safe side), those whose training step does not fit
+a B200's memory are excluded, and the candidate of lowest posterior expected loss at its own
+tokens is recommended (:func:`bayes_scaling.recommend2026.choose_target_config`); its predicted
+loss is the posterior predictive of that exact configuration. The reference compute
+:func:`target_law_flops` steers the acquisition and the history's ``N_opt`` only.
 """
 
 from __future__ import annotations
@@ -44,14 +46,14 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import numpy as np
 
 from bayes_scaling.acquisition import select_batch
-from bayes_scaling.api2026.schemas import MAX_RUNTIME_SECONDS, TrainingConfig
+from bayes_scaling.api2026.schemas import TrainingConfig
 from bayes_scaling.candidates2026 import (
     best_by_residual,
     generate_training_candidates,
@@ -62,10 +64,12 @@ from bayes_scaling.candidates2026 import (
     training_config,
     training_key,
 )
-from bayes_scaling.count_family import family_2026, intermediate_size_for
+from bayes_scaling.count_family import family_2026
 from bayes_scaling.errors import BayesScalingError, BudgetExceededError
 from bayes_scaling.oracle import ExperimentOracle, ExperimentOutcome
 from bayes_scaling.params2026 import count_params_2026
+from bayes_scaling.recommend import Recommendation
+from bayes_scaling.recommend2026 import TARGET_HEAD_DIMS, choose_target_config
 from bayes_scaling.runtime_model import RuntimeModel, run_flops
 from bayes_scaling.session import fit_summary
 
@@ -403,7 +407,7 @@ def run_jobs_loop(
     done = loop.completed()
     if len(done) < 2:
         raise BayesScalingError(f"expected at least 2 completed runs to fit, got {len(done)}")
-    key_final, key_rec, key_pred = jax.random.split(key, 3)
+    key_final, _, key_pred = jax.random.split(key, 3)
     posterior = loop.fit(key_final, final=True)
     target = target_law_flops(loop.runtime, config.target_hours)
     loop.history.append({**_summary(posterior, target, done, oracle.budget_committed()),
@@ -411,16 +415,12 @@ def run_jobs_loop(
     choices = residual_choices(posterior, done)
     family = family_2026(head_dim=choices["head_dim"],
                          intermediate_ratio=choices["intermediate_ratio"])
-    rec = backend.recommend(key_rec, posterior, target, family=family)
-    final_cfg, seconds = _final_config(rec, choices, loop.runtime, config.target_hours)
-    draws = posterior.sample_predictive(key_pred, law_features([final_cfg]))[:, 0]
-    arch = final_cfg.architecture_config
-    counts = count_params_2026(arch)
-    rec = replace(
-        rec, tokens=float(final_cfg.total_train_tokens), predicted_loss=draws,
-        target_flops=float(law_run_config(final_cfg).train_flops),
-        non_embedding_params=int(counts.non_embedding), total_params=int(counts.total),
+    choice = choose_target_config(
+        posterior, loop.runtime, hours=config.target_hours, head_dim=choices["head_dim"],
+        intermediate_ratio=choices["intermediate_ratio"], warmup_frac=choices["warmup_frac"],
     )
+    final_cfg, seconds = choice.training_config, choice.predicted_seconds
+    rec = _recommendation(key_pred, posterior, final_cfg)
     loop.timings["total"] = time.perf_counter() - start
     return JobsLoopResult(
         outcomes=oracle.outcomes(), posterior=posterior, recommendation=rec,
@@ -428,7 +428,8 @@ def run_jobs_loop(
         history=loop.history, runtime=loop.runtime.summary(), timings=loop.timings,
         seconds_committed=float(oracle.budget_committed()), max_in_flight_seen=loop.peak,
         stop_reason=stop_reason, extra={"residual_choices": choices,
-                                        "recommend_family": family.as_dict()},
+                                        "recommend_family": family.as_dict(),
+                                        "target_choice": choice.as_dict()},
     )
 
 
@@ -439,7 +440,9 @@ def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
     wider MLP counts as a bigger model): each is the value whose completed runs have the lowest
     median residual (observed minus posterior-median law loss) among values seen in at least 3
     runs, the default (head dimension 64, ratio 8/3, warmup 0.05) unless another is better by
-    more than 0.005 nats (:func:`~bayes_scaling.candidates2026.best_by_residual`). Returns the
+    more than 0.005 nats (:func:`~bayes_scaling.candidates2026.best_by_residual`); the head
+    dimension only among :data:`~bayes_scaling.recommend2026.TARGET_HEAD_DIMS` (64 or 128, never
+    the 32 that runs may explore: every target width has 64-wide heads). Returns the
     three choices and, per knob, each value's median residual and run count.
     """
     mean = posterior.predict_mean(law_features([o.config for o in done]))
@@ -453,7 +456,12 @@ def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
     }
     out: dict = {"groups": {}}
     for name, (seen, default) in values.items():
-        out[name] = best_by_residual(seen, residual, default)
+        if name == "head_dim":  # runs explore 32 too, the recommendation keeps to 64 or 128
+            allowed = [i for i, v in enumerate(seen) if v in TARGET_HEAD_DIMS]
+            out[name] = best_by_residual([seen[i] for i in allowed],
+                                         [residual[i] for i in allowed], default)
+        else:
+            out[name] = best_by_residual(seen, residual, default)
         groups: dict = {}
         for value, res in zip(seen, residual, strict=True):
             groups.setdefault(value, []).append(float(res))
@@ -462,21 +470,26 @@ def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
     return out
 
 
-def _final_config(rec, choices: dict, runtime: RuntimeModel, hours: float):
-    """The complete TrainingConfig of the recommendation, sized to ``hours`` of B200 time."""
-    width, head_dim = rec.d_model, choices["head_dim"]
-    if width % head_dim:
-        head_dim = 64
-    draft = dict(
-        hidden_size=width, num_layers=rec.num_layers, head_dim=head_dim,
-        intermediate_size=intermediate_size_for(width, choices["intermediate_ratio"]),
-        peak_learning_rate=float(f"{rec.learning_rate:.3g}"),
-        warmup_frac=choices["warmup_frac"], batch_size=rec.batch_size, n_evals=16,
+def _recommendation(rng_key, posterior, final_cfg: TrainingConfig) -> Recommendation:
+    """The :class:`~bayes_scaling.recommend.Recommendation` view of the final configuration.
+
+    ``target_flops`` is its ``6 N T`` (the law's convention), ``predicted_loss`` the posterior
+    predictive of that exact configuration, ``intervals`` the per-draw optimal learning rate of
+    its shape, batch and tokens.
+    """
+    features = law_features([final_cfg])
+    arch = final_cfg.architecture_config
+    counts = count_params_2026(arch)
+    lr_draws = np.asarray(posterior.optimal_learning_rate(features)[:, 0], np.float64)
+    return Recommendation(
+        target_flops=float(law_run_config(final_cfg).train_flops),
+        d_model=arch.hidden_size, num_layers=arch.num_hidden_layers,
+        num_heads=arch.num_attention_heads, batch_size=final_cfg.train_batch_size,
+        learning_rate=float(final_cfg.optimizer_config.lr_scheduler.peak_value),
+        learning_rate_source="posterior" if np.isfinite(lr_draws).all() else "default",
+        non_embedding_params=int(counts.non_embedding), total_params=int(counts.total),
+        tokens=float(final_cfg.total_train_tokens),
+        predicted_loss=posterior.sample_predictive(rng_key, features)[:, 0],
+        shape_rule="expected_loss_at_target_hours",
+        intervals={"learning_rate": lr_draws} if np.isfinite(lr_draws).all() else {},
     )
-    probe = training_config(**draft, tokens=1.0, max_runtime_seconds=1.0)
-    _, sd = runtime.log_seconds([probe])
-    tokens = runtime.tokens_for_seconds(probe, hours * 3600.0 * math.exp(-float(sd[0])))
-    # The API caps max_runtime_seconds at 43200 s (12 h); a 48-hour run cannot state its own
-    # runtime (spec section 7.8), so the final config carries the cap.
-    final = training_config(**draft, tokens=tokens, max_runtime_seconds=MAX_RUNTIME_SECONDS)
-    return final, float(runtime.seconds([final])[0])

@@ -173,6 +173,20 @@ def _api2026_lines(report: Mapping[str, Any]) -> list[str]:
                            ("head_dim", "intermediate_ratio", "warmup_frac") if name in choices)
         lines += [f"Chosen from the completed runs' residuals (the law has no term for them "
                   f"beyond the parameter count): {picked}.", ""]
+    choice = report.get("target_choice") or {}
+    if choice:
+        lines += [f"Chosen among {choice['n_candidates']} (shape, batch) candidates, each at the "
+                  f"tokens that fill {report.get('target_hours', 48):g} B200-hours at its own "
+                  "predicted throughput (one sd on the safe side), by posterior expected loss; "
+                  f"memory guard: {choice['n_out_of_memory']} candidates need more than the "
+                  f"B200's {choice['memory_capacity']:.3g} bytes and were excluded; the "
+                  f"recommendation needs {choice['memory_bytes']:.3g} bytes.", ""]
+        excluded = choice.get("excluded_best")
+        if excluded:
+            lines += [f"**The memory guard removed the unconstrained optimum**: hidden_size "
+                      f"{excluded['hidden_size']}, {excluded['num_layers']} layers, batch "
+                      f"{excluded['batch_size']} (expected loss {excluded['expected_loss']:.4f}) "
+                      f"needs {excluded['memory_bytes']:.3g} bytes.", ""]
     return lines
 
 

@@ -48,6 +48,7 @@ model learns.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,13 +69,27 @@ _N_REF = 3.7e7  # matmul parameters of the spec's notebook run (about)
 _B_REF = 128.0
 
 
-def _per_token(config: TrainingConfig) -> tuple[float, float]:
-    arch = config.architecture_config
-    shape = (arch.hidden_size, arch.num_hidden_layers, arch.intermediate_size)
+@functools.lru_cache(maxsize=8192)
+def _shape_flops(hidden: int, layers: int, intermediate: int, vocab: int
+                 ) -> tuple[float, float, float]:
+    """Train and eval FLOPs per token and matmul parameters of one shape (cached: hot path)."""
+    shape = (hidden, layers, intermediate)
     return (
-        float(train_flops_per_token_2026(*shape, vocab_size=arch.vocab_size)),
-        float(eval_flops_per_token_2026(*shape, vocab_size=arch.vocab_size)),
+        float(train_flops_per_token_2026(*shape, vocab_size=vocab)),
+        float(eval_flops_per_token_2026(*shape, vocab_size=vocab)),
+        float(matmul_params_2026(*shape, vocab_size=vocab)),
     )
+
+
+def _shape(config: TrainingConfig) -> tuple[float, float, float]:
+    arch = config.architecture_config
+    return _shape_flops(arch.hidden_size, arch.num_hidden_layers, arch.intermediate_size,
+                        arch.vocab_size)
+
+
+def _per_token(config: TrainingConfig) -> tuple[float, float]:
+    train, val, _ = _shape(config)
+    return train, val
 
 
 def run_flops(config: TrainingConfig) -> float:
@@ -84,9 +99,7 @@ def run_flops(config: TrainingConfig) -> float:
 
 
 def _matmul(config: TrainingConfig) -> float:
-    arch = config.architecture_config
-    return float(matmul_params_2026(arch.hidden_size, arch.num_hidden_layers,
-                                    arch.intermediate_size, vocab_size=arch.vocab_size))
+    return _shape(config)[2]
 
 
 _D0_GRID = np.geomspace(64.0, 2048.0, 11)
@@ -236,20 +249,35 @@ class RuntimeModel:
     def tokens_for_seconds(self, config: TrainingConfig, seconds: float) -> float:
         """Training tokens that take ``seconds`` at the median prediction (evaluation included).
 
-        Bisection on ``ln T`` (the predicted time rises with the tokens); 0 if even the
-        evaluation alone takes longer.
+        One configuration of :meth:`tokens_for_seconds_many`.
         """
-        def predicted(log_tokens: float) -> float:
-            cfg = config.model_copy(update={"total_train_tokens": int(math.exp(log_tokens))})
-            return float(self.seconds([cfg])[0])
+        return float(self.tokens_for_seconds_many([config], [seconds])[0])
 
-        low, high = math.log(1e3), math.log(5e11)
-        if predicted(low) >= seconds:
-            return 0.0
+    def tokens_for_seconds_many(
+        self, configs: Sequence[TrainingConfig], seconds: Sequence[float]
+    ) -> np.ndarray:
+        """Training tokens of each configuration that take its ``seconds`` at the median.
+
+        Bisection on ``ln T`` (the predicted time rises with the tokens), all configurations at
+        once; 0 where even the evaluation alone takes longer. Shape ``(M,)``.
+        """
+        configs = list(configs)
+        seconds = np.asarray(seconds, np.float64).reshape(len(configs))
+
+        def predicted(log_tokens: np.ndarray) -> np.ndarray:
+            return self.seconds([
+                c.model_copy(update={"total_train_tokens": int(math.exp(t))})
+                for c, t in zip(configs, log_tokens, strict=True)
+            ])
+
+        low = np.full(len(configs), math.log(1e3))
+        high = np.full(len(configs), math.log(5e11))
+        none = predicted(low) >= seconds
         for _ in range(60):
             mid = 0.5 * (low + high)
-            low, high = (mid, high) if predicted(mid) < seconds else (low, mid)
-        return math.exp(low)
+            under = predicted(mid) < seconds
+            low, high = np.where(under, mid, low), np.where(under, high, mid)
+        return np.where(none, 0.0, np.exp(low))
 
     def summary(self) -> dict:
         """Coefficients, their sds and the noise scale (for the report)."""

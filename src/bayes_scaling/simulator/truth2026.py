@@ -47,6 +47,12 @@ from bayes_scaling.api2026.schemas import (
     config_unique_id,
 )
 from bayes_scaling.errors import InvalidTruthError
+from bayes_scaling.memory2026 import (
+    ACT_BYTES_D,
+    ACT_BYTES_F,
+    B200_MEMORY_BYTES,
+    config_memory_bytes,
+)
 from bayes_scaling.params2026 import (
     eval_flops_per_token_2026,
     non_embedding_params_2026,
@@ -127,9 +133,9 @@ class Truth2026:
     chunk_overhead: float = 0.2866
     setup_seconds: float = 35.0
     # memory (bytes)
-    memory_bytes: float = 180e9
-    act_bytes_d: float = 24.0
-    act_bytes_f: float = 4.0
+    memory_bytes: float = B200_MEMORY_BYTES
+    act_bytes_d: float = ACT_BYTES_D
+    act_bytes_f: float = ACT_BYTES_F
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "truth") -> Truth2026:
@@ -374,22 +380,13 @@ def chunk_seconds(truth: Truth2026, config: TrainingConfig) -> float:
 
 
 def memory_bytes(truth: Truth2026, config: TrainingConfig) -> float:
-    """Bytes a training step needs: weights, gradients, optimizer state, activations, logits."""
-    arch = config.architecture_config
-    width = 2.0 if arch.dtype == "bfloat16" else 4.0
-    states = 2.0 if isinstance(config.optimizer_config, AdamWConfig) else 0.0
-    tables = 1 if arch.tie_word_embeddings else 2
-    n_total = _non_embedding(config) + tables * arch.vocab_size * arch.hidden_size
-    tokens = SEQ_LEN * config.train_batch_size
-    activations = (
-        tokens
-        * arch.num_hidden_layers
-        * (truth.act_bytes_d * arch.hidden_size + truth.act_bytes_f * arch.intermediate_size)
-        * width
-        / 2.0
-    )
-    logits = tokens * arch.vocab_size * 4.0 * 2.0  # float32 logits and their gradient
-    return n_total * width * (2.0 + states) + activations + logits
+    """Bytes a training step needs: weights, gradients, optimizer state, activations, logits.
+
+    The rule is :func:`bayes_scaling.memory2026.config_memory_bytes` (its one home) with the
+    truth's ``act_bytes_d`` and ``act_bytes_f``.
+    """
+    return config_memory_bytes(config, act_bytes_d=truth.act_bytes_d,
+                               act_bytes_f=truth.act_bytes_f)
 
 
 def simulate_run(truth: Truth2026, config: TrainingConfig) -> RunOutcome:
