@@ -138,3 +138,46 @@ def test_trace_rank_and_loop_progress_figures_draw_their_data():
     ax_n, ax_loss = plots_mcmc.plot_loop_progress(fig.subplots(1, 2), history)
     np.testing.assert_allclose(ax_n.get_lines()[0].get_ydata(), [2.0, 1.5, 1.0])
     assert ax_n.collections[0].get_offsets()[0][1] == pytest.approx(0.7)
+
+
+def _runs_2026():
+    from bayes_scaling.candidates2026 import law_features, law_run_config, training_config
+    from bayes_scaling.oracle import Observation
+    from bayes_scaling.runs_io import runs_from_observations
+
+    configs = [training_config(hidden_size=d, num_layers=layers, head_dim=64,
+                               intermediate_size=int(8 * d / 3 / 64) * 64,
+                               peak_learning_rate=1e-3, warmup_frac=0.05, batch_size=128,
+                               tokens=tokens, max_runtime_seconds=100.0)
+               for d, layers, tokens in ((256, 4, 5e7), (384, 6, 1e8), (512, 8, 2e8))]
+    return runs_from_observations(
+        [Observation(config=law_run_config(c), loss=4.0) for c in configs],
+        features=law_features(configs))
+
+
+def test_the_frontier_of_2026_runs_is_drawn_in_2026_counts():
+    from bayes_scaling.count_family import family_2026
+    from bayes_scaling.params import non_embedding_params
+    from bayes_scaling.params2026 import non_embedding_params_2026
+
+    family = family_2026()
+    n = np.geomspace(1e7, 1e9, 9)
+    d, layers = plots.shape_for_size(n, 90.0, family)
+    np.testing.assert_allclose(non_embedding_params_2026(d, layers, 8 * d / 3, 64), n, rtol=1e-9)
+    runs = _runs_2026()
+    posterior = FakePosterior(lr0=6e-4)
+    features, _ = plots.isoflop_curve_features(posterior, runs, 1e19, n)
+    assert features.family == runs.features().family == family
+    np.testing.assert_allclose(features.block_params, n, rtol=1e-9)  # the 2026 N, no head
+    np.testing.assert_allclose(features.embedding_params, 2 * 32000 * features.d_model)
+    assert np.all(features.flops_embedding_params == 0)  # 2026 tokens are exact
+    np.testing.assert_allclose(features.num_heads, features.d_model / 64)
+    # in 2025 counts (the head inside N) the same N would be far narrower models
+    d_2025, _ = plots.shape_for_size(n, 90.0)
+    np.testing.assert_allclose(non_embedding_params(d_2025, d_2025 / 90.0), n, rtol=1e-9)
+    assert np.all(d_2025 < features.d_model)
+    grid = plots.allocation_flops_grid(runs.flops, 1e19)
+    n_opt = plots.optimal_allocation_curve(posterior, runs, grid)
+    law = LawParams(**{k: v[:, None] for k, v in posterior.law_params()._asdict().items()})
+    exact, _ = optimal_allocation(law, grid[None, :])
+    np.testing.assert_allclose(n_opt, exact, rtol=0.02)  # the fake law's optimum in its N

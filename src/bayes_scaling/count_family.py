@@ -89,8 +89,13 @@ class CountFamily:
         return {"api": self.api, "head_dim": self.head_dim,
                 "intermediate_ratio": float(self.intermediate_ratio)}
 
-    def counts(self, d_model, num_layers) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(block, embedding, embedding_in_flops, n_params)`` of each shape, float64 arrays."""
+    def counts(self, d_model, num_layers, *, continuous: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(block, embedding, embedding_in_flops, n_params)`` of each shape, float64 arrays.
+
+        ``continuous=True`` (2026): the intermediate size is ``max(d, ratio d)`` unrounded, so
+        the counts are smooth in a real-valued ``d_model`` (the plots' continuous shape family).
+        """
         d = np.asarray(d_model, dtype=np.float64)
         layers = np.asarray(num_layers, dtype=np.float64)
         if self.api == "2025":
@@ -100,8 +105,9 @@ class CountFamily:
             return block, emb, emb, n
         from bayes_scaling.params2026 import VOCAB_SIZE, non_embedding_params_2026
 
-        f = np.asarray(intermediate_size_for(np.asarray(d_model), self.intermediate_ratio),
-                       np.float64)
+        f = (np.maximum(d, self.intermediate_ratio * d) if continuous else
+             np.asarray(intermediate_size_for(np.asarray(d_model), self.intermediate_ratio),
+                        np.float64))
         n = np.asarray(non_embedding_params_2026(d, layers, f, float(self.head_dim)), np.float64)
         emb = 2.0 * VOCAB_SIZE * d
         return n, emb, np.zeros_like(n), n

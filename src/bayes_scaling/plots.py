@@ -12,6 +12,7 @@ import jax
 import numpy as np
 from matplotlib import colormaps
 
+from bayes_scaling.count_family import FAMILY_2025, CountFamily
 from bayes_scaling.recommend import median_learning_rate
 
 __all__ = [
@@ -43,23 +44,24 @@ def _bands(ax, x, draws, color, label=None):
     return q50
 
 
-def shape_for_size(n_params, aspect_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def shape_for_size(n_params, aspect_ratio: float, family: CountFamily = FAMILY_2025
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Continuous ``(d_model, num_layers)`` of ``n_params`` non-embedding parameters.
 
-    ``d_model / num_layers = aspect_ratio`` and ``L (12 d^2 + 7 d) + d + 32000 d = n_params``.
-    The count grows monotonically in ``d`` along the ray, so bisection in ``ln d`` solves it;
+    ``d_model / num_layers = aspect_ratio`` and ``family``'s non-embedding count equals
+    ``n_params`` (2025: ``L (12 d^2 + 7 d) + d + 32000 d``; 2026: ``L (4 d^2 + 3 d f + 2 hd + 2 d)
+    + d`` with ``f = ratio d`` unrounded, ``CountFamily.counts(continuous=True)``). The count
+    grows monotonically in ``d`` along the ray, so bisection in ``ln d`` solves it;
     ``num_layers`` may be fractional (and below 1 for the smallest sizes): these are points on
     the model's smooth surface, not trainable shapes.
     """
-    from bayes_scaling.params import non_embedding_params
-
     target = np.log(np.atleast_1d(np.asarray(n_params, np.float64)))
     lo = np.full(target.shape, np.log(1.0))
     hi = np.full(target.shape, np.log(1e6))
     for _ in range(80):
         mid = 0.5 * (lo + hi)
         d = np.exp(mid)
-        too_big = np.log(non_embedding_params(d, d / aspect_ratio)) > target
+        too_big = np.log(family.counts(d, d / aspect_ratio, continuous=True)[3]) > target
         hi = np.where(too_big, mid, hi)
         lo = np.where(too_big, lo, mid)
     d = np.exp(0.5 * (lo + hi))
@@ -69,24 +71,30 @@ def shape_for_size(n_params, aspect_ratio: float) -> tuple[np.ndarray, np.ndarra
 def isoflop_curve_features(posterior, runs, flops: float, n_grid: np.ndarray):
     """Features along one isoFLOP curve: the model's inputs at ``flops`` for sizes ``n_grid``.
 
-    For API runs the sizes are placed on a continuous shape family (no integer rounding, so the
-    curve is smooth): aspect ratio ``d_model / num_layers`` fixed at the posterior's
-    ``preferred_aspect_ratio()``, head dimension 64, batch size 128, learning rate at the
-    posterior median optimum of each shape (1e-3 if the model has no lr term). For generic runs
-    the features are ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)``.
+    For API runs the sizes are placed on a continuous shape family of the runs' own count family
+    (2025 or 2026 counts, :func:`shape_for_size`; no integer rounding, so the curve is smooth):
+    aspect ratio ``d_model / num_layers`` fixed at the posterior's ``preferred_aspect_ratio()``,
+    the family's head dimension (64 for 2025), batch size 128, learning rate at the posterior
+    median optimum of each shape (1e-3 if the model has no lr term). For generic runs the
+    features are ``(n_params, flops / (6 n_params))``. Returns ``(features, n_params)``.
     """
     from bayes_scaling.features import RunFeatures, features_from_generic
 
     n_grid = np.atleast_1d(np.asarray(n_grid, np.float64))
     if runs.kind != "api":
         return features_from_generic(n_grid, flops / (6.0 * n_grid)), n_grid
-    d, layers = shape_for_size(n_grid, posterior.preferred_aspect_ratio())
+    family = runs.features().family
+    d, layers = shape_for_size(n_grid, posterior.preferred_aspect_ratio(), family)
+    block, emb, emb_flops, _ = family.counts(d, layers, continuous=True)
+    head_dim = 64.0 if family.api == "2025" else float(family.head_dim)
 
     def features(lr):
-        return RunFeatures(d_model=d, num_layers=layers, num_heads=d / 64.0,
+        return RunFeatures(d_model=d, num_layers=layers, num_heads=d / head_dim,
                            batch_size=np.full(d.shape, 128.0), learning_rate=lr,
                            flops=np.full(d.shape, float(flops)), n_params=n_grid,
-                           n_tokens=float(flops) / (6.0 * n_grid))
+                           n_tokens=float(flops) / (6.0 * n_grid), block_params=block,
+                           embedding_params=emb, flops_embedding_params=emb_flops,
+                           family=family)
 
     probe = features(np.full(d.shape, 1e-3))
     lr = median_learning_rate(posterior, probe)
