@@ -15,6 +15,7 @@ from bayes_scaling.candidates2026 import training_key
 from bayes_scaling.features import features_from_configs
 from bayes_scaling.jobs_loop import JobsLoopConfig, run_jobs_loop
 from bayes_scaling.loop import ModelBackend
+from bayes_scaling.memory2026 import fits_memory
 from bayes_scaling.recommend import recommend
 from fake_posterior import FakePosterior
 from jobs_standin import StandIn
@@ -68,6 +69,9 @@ def test_spends_the_budget_with_runs_in_flight_and_no_timeouts(server, tmp_path)
     assert len({c.train_batch_size for c in configs}) >= 3
     final = result.training_config
     assert final.n_evals == 16 and final.max_runtime_seconds == 43200.0
+    assert final.architecture_config.head_dim in (64, 128) and fits_memory(final)
+    assert result.extra["target_choice"]["n_candidates"] > 100
+    assert result.recommendation.tokens == final.total_train_tokens
     assert result.predicted_seconds <= 48 * 3600
     assert result.predicted_seconds > 0.5 * 48 * 3600
     assert result.recommendation.predicted_loss.shape == (200,)

@@ -13,6 +13,7 @@ import requests
 
 from api2026_server import KEYS, headers, start_server, stop_server
 from bayes_scaling.api2026.schemas import TrainingConfig
+from bayes_scaling.memory2026 import fits_memory
 
 DESIGN_KEYS = {"target_flops", "budget_flops", "flops_used", "n_runs", "strategy", "param_count",
                "n_opt", "d_opt", "loss_opt", "recommended", "posterior", "diagnostics"}
@@ -42,6 +43,11 @@ def test_run_2026_spends_the_budget_and_submits_the_final_config(tmp_path):
         final = TrainingConfig.model_validate(report["recommended"]["training_config"])
         saved = json.loads((out / "final_training_config.json").read_text())
         assert TrainingConfig.model_validate(saved) == final
+        assert final.architecture_config.head_dim in (64, 128)
+        assert fits_memory(final)  # the memory guard
+        choice = report["target_choice"]
+        assert choice["memory_bytes"] <= choice["memory_capacity"]
+        assert "memory guard" in (out / "report.md").read_text()
         pred = report["recommended"]["predicted_loss"]
         lo90, lo50, hi50, hi90 = (*pred["ci90"][:1], *pred["ci50"], *pred["ci90"][1:])
         assert lo90 < lo50 < pred["median"] < hi50 < hi90
