@@ -271,6 +271,7 @@ def run_one(seed: int, truth: Truth2026, best: dict, args) -> dict:
         "seconds_charged": oracle.seconds_charged(), "budget": args.budget,
         "runs": len(outcomes), "completed": sum(o.state == "completed" for o in outcomes),
         "timeouts": sum(o.failure == "timeout" for o in outcomes),
+        "memory_guard_removed_optimum": result.extra["target_choice"]["excluded_best"] is not None,
         "stop_reason": result.stop_reason, "wall_seconds": wall,
         "fit_seconds": result.timings.get("fit", float("nan")),
         "r_hat_max": float(result.posterior.diagnostics.r_hat_max),
@@ -327,8 +328,12 @@ def render(rows: list[dict], args) -> str:
         lines += [
             "",
             f"Summary over {len(rows)} runs: regret (over the {len(fits)} whose recommendation "
-            f"fits the truth's memory) mean {regret.mean():.4f}, max "
-            f"{regret.max():.4f} nats; knob cost mean {knob.mean():.4f}, max {knob.max():.4f}; "
+            f"fits the truth's memory) median {np.median(regret):.4f}, mean {regret.mean():.4f}, "
+            f"max {regret.max():.4f} nats; N rec / N best within 0.5-2x in "
+            f"{sum(0.5 <= r['n_rec'] / r['n_best'] <= 2.0 for r in rows)}/{len(rows)}; "
+            f"the memory guard removed the unconstrained optimum in "
+            f"{sum(r.get('memory_guard_removed_optimum', False) for r in rows)}; "
+            f"knob cost mean {knob.mean():.4f}, max {knob.max():.4f}; "
             f"learning-rate cost mean {lr.mean():.4f}, max {lr.max():.4f}; N rec / N best "
             f"{n_ratio.min():.2f}-{n_ratio.max():.2f}; "
             f"predicted minus true loss mean {error.mean():+.4f}, mean |error| "

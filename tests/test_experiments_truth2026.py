@@ -35,3 +35,14 @@ def test_run2026_quality_tiny_writes_and_resumes(tmp_path):
     again = module.main(["--tiny", "--seeds", "0", "--out", str(out)])  # nothing left to run
     assert again == table
     assert len(out.with_suffix(".rows.jsonl").read_text().splitlines()) == 1
+
+
+def test_run2026_extrapolation_tiny_fits_observed_and_noise_free(tmp_path):
+    out = tmp_path / "extrapolation.md"
+    text = _load("run2026_extrapolation").main(["--tiny", "--out", str(out)])
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert set(record["fits"]) == {"observed", "noise-free"} and out.read_text() == text
+    for fitted in record["fits"].values():
+        rows = fitted["rows"]
+        assert len(rows) == 5 and all(r["err"] == r["law"] - r["truth"] for r in rows)
+        assert rows[0]["u"] <= rows[3]["u"]  # the ladder climbs out of the data

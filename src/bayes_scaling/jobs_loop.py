@@ -73,8 +73,8 @@ from bayes_scaling.recommend2026 import TARGET_HEAD_DIMS, choose_target_config
 from bayes_scaling.runtime_model import RuntimeModel, run_flops
 from bayes_scaling.session import fit_summary
 
-__all__ = ["JobsLoopConfig", "JobsLoopResult", "residual_choices", "run_jobs_loop",
-           "target_law_flops"]
+__all__ = ["JobsLoopConfig", "JobsLoopResult", "jobs_backend", "residual_choices",
+           "run_jobs_loop", "target_law_flops"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,8 @@ def _rng(key) -> np.random.Generator:
     return np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
 
 
-def _backend(config: JobsLoopConfig):
+def jobs_backend(config: JobsLoopConfig):
+    """The package's model backend with ``config``'s NUTS settings (in-loop and final fits)."""
     from bayes_scaling.loop import LoopConfig, default_backend
 
     return default_backend(LoopConfig.from_flat(
@@ -342,7 +343,7 @@ def run_jobs_loop(
         If no run completed (nothing to fit).
     """
     start = time.perf_counter()
-    backend = backend or _backend(config)
+    backend = backend or jobs_backend(config)
     loop = _Loop(oracle, config, backend, sleep)
     key_design, key = jax.random.split(rng_key)
     design = initial_design_2026(
