@@ -13,8 +13,9 @@ is deterministic), then evaluates the recommended TrainingConfig on the truth:
   recommendation is chosen from (widths multiples of 128 with aspect ratio d/L in [32, 256], head
   dimension 32/64/128, intermediate ratio 2, 8/3, 3, 4, warmup 0, 0.02, 0.05, 0.1, batch 128 or
   256, peak learning rate 0.5-2x the truth's optimal rate, tokens filling the hours at the
-  truth's own runtime): every shape at head dimension 64, ratio 8/3, warmup 0.05 and the truth's
-  optimal rate first, then every combination of the other knobs on the best shapes;
+  truth's own runtime): every shape at head dimension 64, ratio 8/3, warmup 0.05, the truth's
+  optimal rate and the better of batch 128 and 256 (large shapes fit the memory only at 128)
+  first, then every combination of the other knobs on the best shapes;
 - **knob cost**: how much of the regret the knobs the law has no term for (head dimension,
   intermediate ratio, warmup, chosen from residuals) cost: the recommended configuration's true
   loss minus the best over those three knobs at its own width, depth, batch and learning rate;
@@ -72,6 +73,9 @@ N_EVALS = 16
 PERTURBED = {"A": 0.3, "B_data": 0.3, "alpha": 0.08, "beta": 0.08, "E": 0.05, "lam": 0.3,
              "eta0": 0.3, "a_eta": 0.15, "c_ffn": 0.5, "c_head": 0.5}
 LR_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+#: Version of :func:`truth_best`'s search (2: stage 1 at batch 128 and 256); rows of another
+#: version get the truth's best recomputed, their regret with it.
+BEST_SEARCH = 2
 
 
 def perturbed_truth(index: int) -> Truth2026:
@@ -148,9 +152,10 @@ def truth_best(truth: Truth2026, hours: float, *, tiny: bool = False) -> dict:
         d_model, num_layers = d_model[::25], num_layers[::25]
     stage1 = []
     for d, layers in zip(d_model, num_layers, strict=True):
-        cfg = _at_optimal_lr(truth, _draft(d, layers), seconds)
-        if cfg is not None:
-            stage1.append((true_loss(truth, cfg), int(d), int(layers)))
+        losses = [true_loss(truth, cfg) for batch in (128, 256)  # large shapes fit only at 128
+                  if (cfg := _at_optimal_lr(truth, _draft(d, layers, batch=batch), seconds))]
+        if losses:
+            stage1.append((min(losses), int(d), int(layers)))
     stage1.sort()
     space = CandidateSpace2026()
     best, evaluated = None, len(stage1)
@@ -361,6 +366,14 @@ def render(rows: list[dict], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _best_fields(row: dict, best: dict) -> dict:
+    """The fields of a row that depend on the truth's best configuration."""
+    return {"best_loss": best["loss"], "regret": row["true_loss"] - best["loss"],
+            "n_best": best["non_embedding"],
+            "n_error": abs(math.log(row["n_rec"] / best["non_embedding"])),
+            "best_config": best["config"], "best_search": BEST_SEARCH}
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     """Run what is missing, write the report, return it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -385,14 +398,21 @@ def main(argv: Sequence[str] | None = None) -> str:
         json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
     if args.fresh and rows_path.exists():
         rows_path.unlink()
+    best: dict[int, dict] = {}
     for row in rows:  # rows written before the learning-rate cost was measured
         if "lr_cost" not in row:
             row["lr_cost"], row["lr_best"] = lr_cost(perturbed_truth(row["truth"]),
                                                      recommended_config(row))
+        if row.get("best_search") != BEST_SEARCH:  # the truth's best of an older search
+            if row["truth"] not in best:
+                best[row["truth"]] = truth_best(perturbed_truth(row["truth"]), args.hours,
+                                                tiny=args.tiny)
+            row.update(_best_fields(row, best[row["truth"]]))
+    if rows:
+        atomic_write_text(rows_path, "".join(json.dumps(r) + "\n" for r in rows))
     done = {(r["truth"], r["seed"]) for r in rows}
     plan = [(0, s) for s in args.seeds] + [(k, args.seeds[0]) for k in
                                            range(1, args.perturbed + 1)]
-    best: dict[int, dict] = {}
     for truth_index, seed in plan:
         if (truth_index, seed) in done:
             continue
@@ -404,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                   f"({best[truth_index]['evaluated']} configurations, "
                   f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
         row = {"truth": truth_index, "seed": seed,
-               **run_one(seed, truth, best[truth_index], args)}
+               **run_one(seed, truth, best[truth_index], args), "best_search": BEST_SEARCH}
         rows.append(row)
         with rows_path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
