@@ -53,6 +53,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from bayes_scaling.fanout import init_ray
 from bayes_scaling.files import atomic_write_text
 from bayes_scaling.model import PriorConfig
 from bayes_scaling.pool import PoolOracle, PurchaseLedger, pool_from_arrays
@@ -209,9 +210,7 @@ def _execute(specs: list[dict], executor: str, workers: int):
     if executor == "ray":
         import ray
 
-        # address="local": our own local cluster, never another user's running one
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+        init_ray(workers)
         try:
             remote = ray.remote(num_cpus=1)(run_cell)
             pending = [remote.remote(s) for s in specs]
