@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayes_scaling.api2026.schemas import MAX_RUNTIME_SECONDS, TrainingConfig
+from bayes_scaling.api2026.schemas import MAX_RUNTIME_SECONDS, SEQ_LEN, TrainingConfig
 from bayes_scaling.candidates2026 import round_tokens, training_config
 from bayes_scaling.count_family import family_2026, intermediate_size_for
 from bayes_scaling.errors import InvalidConfigError
@@ -186,7 +186,7 @@ def choose_target_config(
             break
     tokens = np.array([round_tokens(t, draft["batch_size"], TARGET_N_EVALS) if t > 0 else 0.0
                        for t, draft in zip(raw_tokens, drafts, strict=True)], np.float64)
-    unit = np.array([512.0 * draft["batch_size"] * TARGET_N_EVALS for draft in drafts])
+    unit = np.array([SEQ_LEN * draft["batch_size"] * TARGET_N_EVALS for draft in drafts], float)
     ok = raw_tokens >= unit
     d, layers, _, n, batch, memory = (np.array(col, np.float64) for col in zip(*rows, strict=True))
     fits = ok & (memory <= memory_capacity)
@@ -219,14 +219,14 @@ def choose_target_config(
                             tokens=tokens[best], max_runtime_seconds=MAX_RUNTIME_SECONDS,
                             n_evals=TARGET_N_EVALS)
     excluded = np.where(ok & ~fits, expected, np.inf)
-    worst_case = int(np.argmin(excluded))
+    removed = int(np.argmin(excluded))
     excluded_best = None
-    if np.isfinite(excluded[worst_case]) and excluded[worst_case] < expected[best]:
+    if np.isfinite(excluded[removed]) and excluded[removed] < expected[best]:
         excluded_best = {
-            "hidden_size": int(d[worst_case]), "num_layers": int(layers[worst_case]),
-            "batch_size": int(batch[worst_case]), "tokens": float(tokens[worst_case]),
-            "expected_loss": float(expected[worst_case]),
-            "memory_bytes": float(memory[worst_case]),
+            "hidden_size": int(d[removed]), "num_layers": int(layers[removed]),
+            "batch_size": int(batch[removed]), "tokens": float(tokens[removed]),
+            "expected_loss": float(expected[removed]),
+            "memory_bytes": float(memory[removed]),
         }
     return TargetChoice(
         training_config=final, expected_loss=final_expected,
