@@ -138,3 +138,21 @@ def test_frontier_gap_is_zero_on_the_frontier_and_grows_off_it():
     assert gap[0] == pytest.approx(0.0, abs=1e-9)
     assert 0 < gap[1] < gap[2]
     np.testing.assert_allclose(gap, np.log(mu / optimal_loss(law, flops)), atol=1e-9)
+
+
+def test_isoflop_distance_is_the_size_ratio_to_the_optimum():
+    from bayes_scaling.law import isoflop_distance
+    from bayes_scaling.model import PriorConfig
+
+    prior = PriorConfig()
+    law = EPOCH
+    params = {"e": np.log(law.E), "alpha": law.alpha, "beta": law.beta,
+              "a_c": np.log(law.A) - law.alpha * np.log(prior.n_ref),
+              "b_c": np.log(law.B) - law.beta * np.log(prior.d_ref)}
+    flops = 1e20
+    n_opt, _ = optimal_allocation(law, flops)
+    sizes = np.array([1.0, 4.0, 0.25, 16.0]) * float(n_opt)
+    dist = np.asarray(isoflop_distance(params, np.log(sizes), np.full(4, np.log(flops)),
+                                       prior=prior))
+    # symmetric in ln N, whatever the loss curvature on either side
+    np.testing.assert_allclose(dist, np.abs(np.log(sizes / float(n_opt))), atol=1e-9)

@@ -49,19 +49,37 @@ Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails abso
 (digitisation errors, the real API's regressor plateaus) instead of letting them drag the
 exponents. Its scale widens with the row's distance from the compute-optimal frontier::
 
-    scale_i = sigma * (1 + s_far * g_i),   g_i = max(0, ln mu_i - ln L0*(C_i))
+    scale_i = sigma * (1 + s_far * g_i)
 
-(:func:`bayes_scaling.law.frontier_gap`: how far, in log loss, the row's mean lies above the core
-law's minimum at its compute), ``s_far ~ HalfNormal(far_scale)`` learned. A discrepancy that
-grows away from the frontier rather than a mixture: what decides ``N_opt`` is the frontier, and
-the rows far from it (badly tuned learning rates, far off-optimum sizes, saturated tiny runs)
-are exactly where the law's form and its nuisance terms are least right (Porian et al. 2024's
-no-decay set; the real API's plateaus), so their misfit should cost less, smoothly, without a
-discrete outlier class that NUTS mixes over badly and without discarding the information they
-carry about the nuisance terms (lr* and the shape penalties are learned from them).
-Multiplicative in ``sigma`` rather than added in quadrature: with an additive term the frontier
-rows of the real (deterministic) API let ``sigma`` collapse towards 0 while ``s_far`` carried the
-rest, a funnel NUTS could not mix (r-hat 2.5 on the 2025 API rows).
+``s_far ~ HalfNormal(far_scale)`` learned, and the distance ``g_i`` measured two ways:
+
+- API rows: ``g_i = max(0, ln mu_i - ln L0*(C_i))`` (:func:`bayes_scaling.law.frontier_gap`:
+  how far, in log loss, the row's mean lies above the core law's minimum at its compute), since
+  what puts them off the frontier is mostly a badly tuned learning rate, batch or shape, which
+  the nuisance terms price in loss;
+- generic rows: ``g_i = |ln N_i - ln N_opt(C_i)|`` (:func:`bayes_scaling.law.isoflop_distance`:
+  nats of size between the row and the core law's optimum at its compute), the row's place on
+  its isoFLOP curve. The loss gap does not serve them: it is measured by the law whose
+  curvature the far rows set, so a law bent to fit them places them near its own frontier and
+  does not widen them. On Porian et al. 2024's no-decay set (constant learning rate, so the
+  largest models at each budget are badly under-trained, 10-30% above the law) the far rows then
+  inflated ``sigma`` fourfold (0.048 against 0.012 on the cosine set), the frontier rows got no
+  more weight than the far ones, and ``N_opt`` came out 0.59-0.71x the held-out isoFLOP vertex
+  (1 of 4 budgets inside its 90% interval); with the isoFLOP distance ``sigma`` is 0.014 and
+  ``N_opt`` 0.73-0.85x (4 of 4 inside), and on the cosine set 0.86-0.93x (4 of 4, was 2 of 4;
+  ``experiments/results/extrapolation_check.md``). It is the likelihood's version of what Approach 2 of Hoffmann et al. (2022) and
+  Porian et al. (2024) do when they fit each isoFLOP curve near its minimum only, without a
+  cut-off to choose.
+
+A discrepancy that grows away from the frontier rather than a mixture: what decides ``N_opt`` is
+the frontier, and the rows far from it (badly tuned learning rates, far off-optimum sizes,
+saturated tiny runs) are exactly where the law's form and its nuisance terms are least right
+(Porian et al. 2024's no-decay set; the real API's plateaus), so their misfit should cost less,
+smoothly, without a discrete outlier class that NUTS mixes over badly and without discarding
+the information they carry about the nuisance terms (lr* and the shape penalties are learned
+from them). Multiplicative in ``sigma`` rather than added in quadrature: with an additive term
+the frontier rows of the real (deterministic) API let ``sigma`` collapse towards 0 while
+``s_far`` carried the rest, a funnel NUTS could not mix (r-hat 2.5 on the 2025 API rows).
 
 **Priors** (weakly informative; see :class:`PriorConfig`). Published fits: Hoffmann et al.
 (2022) E = 1.69, alpha = 0.34, beta = 0.28; Epoch (2024) E = 1.82, alpha = 0.348, beta = 0.366;
@@ -110,7 +128,7 @@ import numpyro.distributions as dist
 
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
-from bayes_scaling.law import ModelData, frontier_gap, mean_loss
+from bayes_scaling.law import ModelData, frontier_gap, isoflop_distance, mean_loss
 from bayes_scaling.params import VOCAB_SIZE, block_params, embedding_side_params
 
 __all__ = [
@@ -465,9 +483,13 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
 def likelihood_scale(params: dict, data: ModelData, mu, *, prior: PriorConfig):
     """Per-row scale of the Student-t on ``ln loss``: ``sigma (1 + s_far g)``, ``(M,)``.
 
-    ``g`` is :func:`bayes_scaling.law.frontier_gap` (see the module docstring).
+    ``g`` is the row's distance from the frontier (see the module docstring): for API rows the
+    loss gap :func:`bayes_scaling.law.frontier_gap`, for generic rows the isoFLOP distance
+    :func:`bayes_scaling.law.isoflop_distance`.
     """
-    gap = frontier_gap(params, data.log_flops, mu, prior=prior)
+    gap = jnp.where(data.is_config > 0.5,
+                    frontier_gap(params, data.log_flops, mu, prior=prior),
+                    isoflop_distance(params, data.log_n, data.log_flops, prior=prior))
     return params["sigma"] * (1.0 + params["s_far"] * gap)
 
 
