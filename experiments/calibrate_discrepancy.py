@@ -63,6 +63,8 @@ LOG_TAU = np.linspace(np.log(1e-4), np.log(1.0), 361)
 GROUP_MEAN = np.linspace(np.log(1e-3), np.log(0.3), 121)
 GROUP_SD = np.linspace(0.02, 3.0, 150)
 GROUP_SD_PRIOR_SCALE = 1.0
+#: Shapes ``h(u)`` compared by the evidence: the package's and the random walk's used before.
+SHAPES = {"u (the package's)": discrepancy_shape, "sqrt(u) (random walk)": np.sqrt}
 #: Normal quantile of the 90% interval's half-width (its width is 2 x 1.645 sd).
 Z90 = 1.6448536269514722
 
@@ -91,21 +93,27 @@ def split_log_likelihood(residual, scale, shape) -> np.ndarray:
 def hierarchical_prior(loglik: dict[str, np.ndarray]) -> dict:
     """The predictive ``tau`` prior of a new data set from per-data-set likelihoods of ``ln tau``.
 
-    Returns ``tau_median``, ``tau_log_sd`` and the group posterior's means of ``m`` and ``s``.
+    Returns ``tau_median``, ``tau_log_sd``, the group posterior's means of ``m`` and ``s``, and
+    ``log_evidence``: the log marginal likelihood of all the residuals (``m`` uniform on its
+    grid, ``s`` half-normal), by which shapes of the discrepancy are compared.
     """
     lt = LOG_TAU[None, None, :]
     mean, sd = GROUP_MEAN[:, None, None], GROUP_SD[None, :, None]
     log_normal = -0.5 * ((lt - mean) / sd) ** 2 - np.log(sd * np.sqrt(2.0 * np.pi))
     step = np.log(LOG_TAU[1] - LOG_TAU[0])
-    log_post = -0.5 * (GROUP_SD / GROUP_SD_PRIOR_SCALE)[None, :] ** 2
+    log_sd_prior = -0.5 * (GROUP_SD / GROUP_SD_PRIOR_SCALE) ** 2
+    log_prior = (log_sd_prior - logsumexp(log_sd_prior))[None, :] - np.log(len(GROUP_MEAN))
+    log_post = log_prior
     for values in loglik.values():
         log_post = log_post + logsumexp(values[None, None, :] + log_normal, axis=2) + step
-    weight = np.exp(log_post - logsumexp(log_post))
+    evidence = float(logsumexp(log_post))
+    weight = np.exp(log_post - evidence)
     m_mean = float(np.sum(weight * GROUP_MEAN[:, None]))
     m_var = float(np.sum(weight * (GROUP_MEAN[:, None] - m_mean) ** 2))
     s2 = float(np.sum(weight * GROUP_SD[None, :] ** 2))
     return {"tau_median": float(np.exp(m_mean)), "tau_log_sd": float(np.sqrt(s2 + m_var)),
-            "group_mean": m_mean, "group_sd": float(np.sum(weight * GROUP_SD[None, :]))}
+            "group_mean": m_mean, "group_sd": float(np.sum(weight * GROUP_SD[None, :])),
+            "log_evidence": evidence}
 
 
 def choose(coverage: np.ndarray, counts: np.ndarray) -> int:
@@ -119,13 +127,13 @@ def choose(coverage: np.ndarray, counts: np.ndarray) -> int:
 
 
 def _law_only_residuals(ec, split, post, base: PriorConfig) -> dict:
-    """Residuals, law-only scales and discrepancy shapes of one split's held-out rows."""
+    """Residuals, law-only scales and distances ``u`` of one split's held-out rows."""
     law_only = ec.with_discrepancy(post, replace(base, tau_median=0.0))
     features, *_, loss = split.held
     log_draws = np.log(law_only.sample_predictive(jax.random.key(1), features))
     lo, med, hi = equal_tailed(log_draws, axis=0)
     return {"residual": np.log(loss) - med, "scale": (hi - lo) / (2.0 * Z90),
-            "shape": discrepancy_shape(post.extrapolation_distance(features))}
+            "u": post.extrapolation_distance(features)}
 
 
 def _coverage(ec, splits, posteriors, prior: PriorConfig) -> dict[str, np.ndarray]:
@@ -137,10 +145,18 @@ def _coverage(ec, splits, posteriors, prior: PriorConfig) -> dict[str, np.ndarra
 def calibrate(ec, splits, posteriors, base: PriorConfig) -> dict:
     """The hierarchical choice, its leave-one-dataset-out check and the previous rule's."""
     datasets = sorted({s.dataset for s in splits})
-    loglik: dict[str, np.ndarray] = {}
-    for split in splits:
-        parts = _law_only_residuals(ec, split, posteriors[split.name], base)
-        loglik[split.dataset] = loglik.get(split.dataset, 0.0) + split_log_likelihood(**parts)
+    parts = {s.name: _law_only_residuals(ec, s, posteriors[s.name], base) for s in splits}
+    evidence = {}
+    for name, shape in SHAPES.items():
+        loglik: dict[str, np.ndarray] = {}
+        for split in splits:
+            p = parts[split.name]
+            loglik[split.dataset] = loglik.get(split.dataset, 0.0) + split_log_likelihood(
+                p["residual"], p["scale"], shape(p["u"]))
+        evidence[name] = hierarchical_prior(loglik)["log_evidence"]
+        if shape is discrepancy_shape:
+            chosen_loglik = loglik
+    loglik = chosen_loglik
     rows = {k: sum(len(s.held[4]) for s in splits if s.dataset == k) for k in datasets}
 
     def hits_of(prior, dataset):
@@ -175,6 +191,7 @@ def calibrate(ec, splits, posteriors, base: PriorConfig) -> dict:
         "tau_log_sd": prior.tau_log_sd,
         "group_mean_log_tau": chosen["group_mean"],
         "group_sd_log_tau": chosen["group_sd"],
+        "log_evidence_by_shape": evidence,
         "pooled_coverage": float(sum(c.sum() for c in per_split.values()) / counts.sum()),
         "per_dataset": {k: {"covered": int(sum(per_split[s.name].sum() for s in splits
                                                if s.dataset == k)),
@@ -211,6 +228,10 @@ def render(result: dict, settings: dict) -> list[str]:
         f"{result['group_mean_log_tau']:.2f}, i.e. {np.exp(result['group_mean_log_tau']):.4f}, "
         f"s = {result['group_sd_log_tau']:.2f}); pooled 90% coverage of the held-out rows "
         f"{result['pooled_coverage']:.1%} (in-sample).",
+        "",
+        "Shape of the discrepancy's growth with the distance `u` beyond the data, log marginal "
+        "likelihood of all held-out residuals under the hierarchical model: "
+        + ", ".join(f"`{k}` {v:.1f}" for k, v in result["log_evidence_by_shape"].items()) + ".",
         "",
         "| split | held-out rows | covered at the chosen prior |",
         "|---|---|---|",
