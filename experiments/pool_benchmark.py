@@ -165,8 +165,22 @@ def run_cell(spec: dict) -> list[dict]:
             "n_target")
     return [{"pool": spec["pool"], "strategy": spec["label"], "seed": spec["seed"],
              **{k: c.get(k) for k in keep}, "cell_seconds": seconds, "cell_cpu_seconds": cpu,
-             "pool_rows": len(pool), "tau_median": PriorConfig().tau_median}
+             "pool_rows": len(pool), **model_id()}
             for c in result.checkpoints]
+
+
+def model_id() -> dict:
+    """What marks a row's model: its discrepancy prior.
+
+    ``tau_median`` alone was ambiguous: 0.015 was also the median of an older model (with
+    ``tau sqrt(u)`` and ``tau_log_sd = 0.5``), whose rows carry no ``tau_log_sd``.
+    """
+    prior = PriorConfig()
+    return {"tau_median": prior.tau_median, "tau_log_sd": prior.tau_log_sd}
+
+
+def _is_current(row: dict) -> bool:
+    return all(row.get(k) == v for k, v in model_id().items())
 
 
 def _cell_id(spec: dict) -> str:
@@ -180,21 +194,20 @@ def _finished(rows_path: Path) -> dict[str, list[dict]]:
         for line in rows_path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                if row.get("tau_median") == PriorConfig().tau_median:
+                if _is_current(row):
                     done[_cell_id(row)].append(row)
     return done
 
 
 def drop_stale_rows(rows_path: Path) -> int:
-    """Remove the rows of another model (another ``tau_median``) from the rows file.
+    """Remove the rows of another model (another :func:`model_id`) from the rows file.
 
     Their cells then run again, so every table is of one model. Returns the number dropped.
     """
     if not rows_path.exists():
         return 0
     lines = [line for line in rows_path.read_text().splitlines() if line.strip()]
-    current = [line for line in lines
-               if json.loads(line).get("tau_median") == PriorConfig().tau_median]
+    current = [line for line in lines if _is_current(json.loads(line))]
     if len(current) < len(lines):
         atomic_write_text(rows_path, "".join(line + "\n" for line in current))
     return len(lines) - len(current)
@@ -356,8 +369,8 @@ def main(argv=None) -> int:
               "label": f"{s} ({args.variant.replace('-', ' ')})" if args.variant else s}
              for seed in range(args.seeds) for p in names for s in args.strategies]
     if not args.report_only and (stale := drop_stale_rows(rows_path)):
-        print(f"dropped {stale} rows of another model (tau_median other than "
-              f"{PriorConfig().tau_median}); their cells run again", file=sys.stderr)
+        print(f"dropped {stale} rows of another model (other than {model_id()}); their cells "
+              f"run again", file=sys.stderr)
     done = _finished(rows_path)
     todo = [] if args.report_only else [s for s in specs if _cell_id(s) not in done]
     print(f"{len(specs)} cells, {len(specs) - len(todo)} already in {rows_path}, "

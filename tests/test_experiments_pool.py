@@ -40,9 +40,11 @@ def test_rows_of_another_model_are_dropped_and_rerun(tmp_path):
     tau = bench.PriorConfig().tau_median
     rows_path = tmp_path / "pool.rows.jsonl"
     cell = {"pool": "chinchilla", "strategy": "random", "seed": 0, "fraction": 0.01}
-    rows_path.write_text(json.dumps({**cell, "tau_median": tau / 2}) + "\n"
-                         + json.dumps({**cell, "seed": 1, "tau_median": tau}) + "\n")
+    rows_path.write_text(json.dumps({**cell, **bench.model_id(), "tau_median": tau / 2}) + "\n"
+                         + json.dumps({**cell, "seed": 1, **bench.model_id()}) + "\n"
+                         # an older model with the same median (no tau_log_sd recorded)
+                         + json.dumps({**cell, "seed": 2, "tau_median": tau}) + "\n")
     assert set(bench._finished(rows_path)) == {"chinchilla|random|1"}
-    assert bench.drop_stale_rows(rows_path) == 1
+    assert bench.drop_stale_rows(rows_path) == 2
     assert [json.loads(line)["seed"] for line in rows_path.read_text().splitlines()] == [1]
     assert bench.drop_stale_rows(rows_path) == 0
