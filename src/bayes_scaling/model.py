@@ -66,7 +66,7 @@ exponents. Its scale widens with the row's distance from the compute-optimal fro
   inflated ``sigma`` fourfold (0.048 against 0.012 on the cosine set), the frontier rows got no
   more weight than the far ones, and ``N_opt`` came out 0.59-0.71x the held-out isoFLOP vertex
   (1 of 4 budgets inside its 90% interval); with the isoFLOP distance ``sigma`` is 0.014 and
-  ``N_opt`` 0.73-0.85x (4 of 4 inside), and on the cosine set 0.86-0.93x (4 of 4, was 2 of 4;
+  ``N_opt`` 0.73-0.85x (4 of 4 inside), and on the cosine set 0.85-0.92x (4 of 4, was 2 of 4;
   ``experiments/results/extrapolation_check.md``). It is the likelihood's version of what
   Approach 2 of Hoffmann et al. (2022) and Porian et al. (2024) do when they fit each isoFLOP
   curve near its minimum only, without a cut-off to choose.
@@ -101,7 +101,7 @@ beyond the data's edge (the exponents are fitted over a few decades; curvature t
 bends the curve the same way for every further decade). The held-out runs favour this over the
 ``tau sqrt(u)`` of a random walk, used before, by a log Bayes factor of about 57 (marginal
 likelihood of the held-out residuals of the eight splits below under the hierarchical model of
-the calibration, -66.6 against -123.4): Porian et al.'s cosine set, for one, misses its larger
+the calibration, -58.4 against -115.3): Porian et al.'s cosine set, for one, misses its larger
 budgets by -1%, -2%, -3.5% and -5% at ``u`` = 0.7, 1.4, 2.1, 2.8.
 
 It is zero inside the data, so it cannot enter the likelihood (every fitted run has ``u = 0``),
