@@ -177,16 +177,12 @@ def append_row(path: Path, row: dict) -> None:
 
 def run_tasks(specs: list[dict], *, address, num_cpus, rows_path: Path, progress=True) -> list:
     """Run ``specs`` as Ray tasks, appending each finished row to ``rows_path``; returns rows."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
     from tqdm import tqdm
 
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        # address="local": our own local cluster, never another one running on this machine
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                 log_to_driver=False)
+    from bayes_scaling.fanout import init_ray
+
+    init_ray(num_cpus, address)
     rows = []
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(_task_on_node)

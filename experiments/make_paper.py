@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import runpy
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -349,7 +351,63 @@ def discuss_pool(root: Path) -> str:
            f"has the highest mean R^2 on the held-out target rows in {wins}.")
     if lost:
         out += " **Where it does not win:** " + "; ".join(lost) + "."
-    return out
+    return out + "\n\n" + _pool_summary(rows)
+
+
+def _finite_mean(values) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _pool_summary(rows: list[dict]) -> str:
+    """Each strategy across the pools at each budget: per-group R^2, mean rank, coverage.
+
+    A pool's score is its mean over seeds; a group's (Porian's 15 configurations, Gadre's three
+    data sets) the mean over its pools, so the 15 Porian pools do not outvote the others; the
+    rank (1 = best R^2 of the strategies) is averaged over every pool.
+    """
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    pools = list(dict.fromkeys(r["pool"] for r in rows))
+    groups = list(dict.fromkeys(p.split(":")[0] for p in pools))
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["pool"], r["fraction"], r["strategy"])].append(r)
+
+    def score(pool, fraction, strategy, key):
+        cell = by.get((pool, fraction, strategy))
+        values = [r[key] for r in cell or () if r.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    lines = ["Across pools (R^2 per group: mean over its pools of the mean over seeds; rank: "
+             "1 = the best of the strategies' mean R^2 in a pool, averaged over pools; coverage: "
+             "90% coverage of the target rows, mean over pools):", ""]
+    header = ["budget", "strategy", *[f"R^2 {g}" for g in groups], "mean rank", "coverage"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ranks_at: dict[float, dict[str, float]] = {}
+    for fraction in sorted({r["fraction"] for r in rows}):
+        ranks = defaultdict(list)
+        for pool in pools:
+            present = [s for s in strategies if (pool, fraction, s) in by]
+            ordered = sorted(present, key=lambda s: -score(pool, fraction, s, "r2"))
+            for k, s in enumerate(ordered, start=1):
+                ranks[s].append(k)
+        ranks_at[fraction] = {s: float(np.mean(v)) for s, v in ranks.items()}
+        for s in sorted(ranks, key=lambda s: ranks_at[fraction][s]):
+            per_group = [_finite_mean(score(p, fraction, s, "r2") for p in pools
+                                      if p.split(":")[0] == g) for g in groups]
+            cover = _finite_mean(score(p, fraction, s, "coverage90") for p in pools)
+            lines.append(f"| {fraction:.0%} | `{s}` | "
+                         + " | ".join(f"{v:.3f}" for v in per_group)
+                         + f" | {ranks_at[fraction][s]:.2f} | {cover:.2f} |")
+    top = max(ranks_at)
+    order = sorted(ranks_at[top], key=lambda s: ranks_at[top][s])
+    default = "active-region"
+    if default in order:
+        lines += ["", f"At {top:.0%} of the pool cost `{default}`, the default with "
+                  f"`--target-rows`, has mean rank {ranks_at[top][default]:.2f} "
+                  f"({order.index(default) + 1} of {len(order)}; best `{order[0]}`, "
+                  f"{ranks_at[top][order[0]]:.2f})."]
+    return "\n".join(lines)
 
 
 #: ``{{discuss NAME}}``: the function and the result files it reads (relative to the root).

@@ -53,6 +53,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from bayes_scaling.fanout import init_ray
 from bayes_scaling.files import atomic_write_text
 from bayes_scaling.model import PriorConfig
 from bayes_scaling.pool import PoolOracle, PurchaseLedger, pool_from_arrays
@@ -165,7 +166,8 @@ def run_cell(spec: dict) -> list[dict]:
             "n_target")
     return [{"pool": spec["pool"], "strategy": spec["label"], "seed": spec["seed"],
              **{k: c.get(k) for k in keep}, "cell_seconds": seconds, "cell_cpu_seconds": cpu,
-             "pool_rows": len(pool), "tau_median": PriorConfig().tau_median}
+             "pool_rows": len(pool), "tau_median": PriorConfig().tau_median,
+             "model_revision": spec["model_revision"]}
             for c in result.checkpoints]
 
 
@@ -173,28 +175,55 @@ def _cell_id(spec: dict) -> str:
     return f"{spec['pool']}|{spec.get('label', spec['strategy'])}|{spec['seed']}"
 
 
-def _finished(rows_path: Path) -> dict[str, list[dict]]:
-    """The finished cells of the rows file, by cell, of the current model only."""
+#: The package files whose change changes a pool cell's result (the model, its fit and
+#: predictions, the pool loop): their last commit is the rows' ``model_revision``.
+MODEL_FILES = tuple(f"src/bayes_scaling/{name}.py" for name in (
+    "model", "law", "posterior", "inference", "features", "pool", "pool_loop",
+    "pool_acquisition", "pool_scoring"))
+
+
+def model_revision(root: Path = ROOT) -> str:
+    """The last commit of :data:`MODEL_FILES` (``+dirty`` if they have uncommitted changes).
+
+    ``unknown`` outside a git checkout. Rows of another revision are another model's.
+    """
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=False)
+    try:
+        log = git("log", "-1", "--format=%h", "--", *MODEL_FILES)
+        dirty = git("diff", "HEAD", "--quiet", "--", *MODEL_FILES).returncode != 0
+    except OSError:
+        return "unknown"
+    revision = log.stdout.strip()
+    if log.returncode != 0 or not revision:
+        return "unknown"
+    return revision + ("+dirty" if dirty else "")
+
+
+def _finished(rows_path: Path, revision: str | None = None) -> dict[str, list[dict]]:
+    """The finished cells of the rows file, by cell (of model ``revision`` only, if given)."""
     done: dict[str, list[dict]] = defaultdict(list)
     if rows_path.exists():
         for line in rows_path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                if row.get("tau_median") == PriorConfig().tau_median:
+                if revision is None or row.get("model_revision") == revision:
                     done[_cell_id(row)].append(row)
     return done
 
 
-def drop_stale_rows(rows_path: Path) -> int:
-    """Remove the rows of another model (another ``tau_median``) from the rows file.
+def drop_stale_rows(rows_path: Path, revision: str) -> int:
+    """Remove the rows of another model revision from the rows file; returns how many.
 
-    Their cells then run again, so every table is of one model. Returns the number dropped.
+    Their cells then run again, so every table is of one model.
     """
     if not rows_path.exists():
         return 0
     lines = [line for line in rows_path.read_text().splitlines() if line.strip()]
-    current = [line for line in lines
-               if json.loads(line).get("tau_median") == PriorConfig().tau_median]
+    current = [line for line in lines if json.loads(line).get("model_revision") == revision]
     if len(current) < len(lines):
         atomic_write_text(rows_path, "".join(line + "\n" for line in current))
     return len(lines) - len(current)
@@ -209,9 +238,7 @@ def _execute(specs: list[dict], executor: str, workers: int):
     if executor == "ray":
         import ray
 
-        # address="local": our own local cluster, never another user's running one
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+        init_ray(workers)
         try:
             remote = ray.remote(num_cpus=1)(run_cell)
             pending = [remote.remote(s) for s in specs]
@@ -355,9 +382,12 @@ def main(argv=None) -> int:
               "nuts": nuts, "data": str(args.data), "options": variant,
               "label": f"{s} ({args.variant.replace('-', ' ')})" if args.variant else s}
              for seed in range(args.seeds) for p in names for s in args.strategies]
-    if not args.report_only and (stale := drop_stale_rows(rows_path)):
-        print(f"dropped {stale} rows of another model (tau_median other than "
-              f"{PriorConfig().tau_median}); their cells run again", file=sys.stderr)
+    revision = model_revision()
+    for spec in specs:
+        spec["model_revision"] = revision
+    if not args.report_only and (stale := drop_stale_rows(rows_path, revision)):
+        print(f"dropped {stale} rows of another model revision than {revision} (last commit of "
+              f"the model files); their cells run again", file=sys.stderr)
     done = _finished(rows_path)
     todo = [] if args.report_only else [s for s in specs if _cell_id(s) not in done]
     print(f"{len(specs)} cells, {len(specs) - len(todo)} already in {rows_path}, "
@@ -388,6 +418,8 @@ def main(argv=None) -> int:
               f"{nuts['score_num_samples']}); refit every 4 purchases). Mean ± sd over seeds "
               f"(and sub-pools). Budgets are fractions of the pool's total cost; a row that "
               f"would pass a checkpoint waits for the next one. {args.note}\n\n"
+              f"Model revision (last commit of the model files): "
+              f"{', '.join(sorted({str(r.get('model_revision')) for r in rows})) or 'none'}. "
               f"Cells: {len(cells)}; mean wall time per cell "
               f"{np.mean(seconds) if seconds else float('nan'):.1f} s, CPU time "
               f"{np.mean(cpu) if cpu else float('nan'):.1f} s (one process per cell).")

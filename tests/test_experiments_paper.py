@@ -123,3 +123,22 @@ def test_pool_discussion_names_the_cells_an_active_strategy_loses(make_paper, tm
     assert missing == [] and "in 1." in text
     assert "p at 5% (`random`, R^2 0.600, against 0.300 for `active`)" in text
     assert "all-data" not in text
+
+
+def test_pool_summary_averages_groups_and_ranks_pools(make_paper, tmp_path):
+    import json
+
+    # two Porian pools and one Gadre pool; active-region best in both Porian pools, v-opt in Gadre
+    r2 = {("porian:0", "active-region"): 0.9, ("porian:0", "v-opt"): 0.1,
+          ("porian:1", "active-region"): 0.5, ("porian:1", "v-opt"): 0.3,
+          ("gadre:c4", "active-region"): 0.2, ("gadre:c4", "v-opt"): 0.8}
+    rows = [{"pool": p, "fraction": 0.1, "strategy": s, "r2": v, "coverage90": 1.0, "seed": seed}
+            for (p, s), v in r2.items() for seed in (0, 1)]
+    path = tmp_path / "experiments" / "results" / "pool_benchmark.rows.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text, _ = make_paper["build"]("{{discuss pool}}\n", tmp_path)
+    # Porian's R^2 is the mean of its two pools; ranks average over the three pools
+    assert "| 10% | `active-region` | 0.700 | 0.200 | 1.33 | 1.00 |" in text
+    assert "| 10% | `v-opt` | 0.200 | 0.800 | 1.67 | 1.00 |" in text
+    assert "has mean rank 1.33 (1 of 2; best `active-region`, 1.33)" in text

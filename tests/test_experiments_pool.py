@@ -37,12 +37,24 @@ def test_pool_benchmark_smoke_and_resume(shared_data, tmp_path):
 
 def test_rows_of_another_model_are_dropped_and_rerun(tmp_path):
     bench = _load("pool_benchmark")
-    tau = bench.PriorConfig().tau_median
+    revision = bench.model_revision()
+    assert revision != "unknown"  # the tests run in a git checkout
     rows_path = tmp_path / "pool.rows.jsonl"
     cell = {"pool": "chinchilla", "strategy": "random", "seed": 0, "fraction": 0.01}
-    rows_path.write_text(json.dumps({**cell, "tau_median": tau / 2}) + "\n"
-                         + json.dumps({**cell, "seed": 1, "tau_median": tau}) + "\n")
-    assert set(bench._finished(rows_path)) == {"chinchilla|random|1"}
-    assert bench.drop_stale_rows(rows_path) == 1
+    rows_path.write_text(json.dumps({**cell, "model_revision": "0000000"}) + "\n"
+                         + json.dumps({**cell, "seed": 1, "model_revision": revision}) + "\n")
+    assert set(bench._finished(rows_path, revision)) == {"chinchilla|random|1"}
+    assert len(bench._finished(rows_path)) == 2
+    assert bench.drop_stale_rows(rows_path, revision) == 1
     assert [json.loads(line)["seed"] for line in rows_path.read_text().splitlines()] == [1]
-    assert bench.drop_stale_rows(rows_path) == 0
+    assert bench.drop_stale_rows(rows_path, revision) == 0
+
+
+def test_model_revision_is_the_last_commit_of_the_model_files(tmp_path):
+    import subprocess
+
+    bench = _load("pool_benchmark")
+    assert bench.model_revision(tmp_path) == "unknown"  # not a git checkout
+    last = subprocess.run(["git", "-C", str(bench.ROOT), "log", "-1", "--format=%h", "--",
+                           *bench.MODEL_FILES], capture_output=True, text=True).stdout.strip()
+    assert bench.model_revision().removesuffix("+dirty") == last
