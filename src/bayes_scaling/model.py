@@ -136,14 +136,7 @@ import numpyro.distributions as dist
 
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import RunFeatures
-from bayes_scaling.law import (
-    LR_REF_PARAMS,
-    LR_REF_TOKENS,
-    ModelData,
-    frontier_gap,
-    isoflop_distance,
-    mean_loss,
-)
+from bayes_scaling.law import ModelData, frontier_gap, isoflop_distance, mean_loss
 from bayes_scaling.params import VOCAB_SIZE, block_params, embedding_side_params
 
 __all__ = [
@@ -172,8 +165,8 @@ NUISANCE_SITES = (
     "lam", "omega", "k_c", "gamma", "l0", "a_lr", "b_lr", "c_bs", "p_lr", "c_hi", "k_hi",
     "c_deep", "c_wide", "log_ar0", "l_init", "k_cap",
 )
-#: Latent nuisance sites (``k_c`` and ``l0`` are deterministic, from ``k_lo`` and ``l_s``).
-NUISANCE_LATENT = tuple({"k_c": "k_lo", "l0": "l_s"}.get(s, s) for s in NUISANCE_SITES)
+#: Latent nuisance sites (``k_c`` is deterministic, from ``k_lo``).
+NUISANCE_LATENT = tuple("k_lo" if s == "k_c" else s for s in NUISANCE_SITES)
 
 
 #: Prior settings that may be zero (``tau_median``: no discrepancy) or negative (location means).
@@ -450,10 +443,6 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
     prior's reference (``a_c = a_s + alpha (log_n_center - ln n_ref)``). Since the prior puts
     ``a_c ~ Normal(m, s)`` independent of ``alpha``, ``a_s | alpha ~ Normal(m - alpha shift, s)``
     exactly: the prior is unchanged, but the likelihood no longer couples amplitude and exponent.
-    The optimal learning rate's level is sampled the same way, as ``l_s`` (``ln lr*`` at the
-    data's centre) with ``l0`` deterministic: on the 99 real 2025 API rows (``fit`` defaults,
-    4 x 1000 + 1000) this took r-hat from 1.011 to 1.003 and the smallest tail ESS from 309 to
-    473 (``p_lr`` and ``b_lr`` mixed slowest), at no extra cost.
     """
     def truncated(mean, sd, low=prior.exponent_low, high=prior.exponent_high):
         return dist.TruncatedNormal(mean, sd, low=low, high=high)
@@ -482,6 +471,7 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
             lam=numpyro.sample("lam", dist.Beta(prior.lam_beta_a, prior.lam_beta_b)),
             omega=numpyro.sample("omega", dist.Beta(prior.omega_beta_a, prior.omega_beta_b)),
             gamma=numpyro.sample("gamma", truncated(prior.gamma_mean, prior.gamma_sd)),
+            l0=numpyro.sample("l0", dist.Normal(np.log(prior.lr_median), prior.lr_log_sd)),
             a_lr=numpyro.sample("a_lr", dist.Normal(prior.a_lr_mean, prior.a_lr_sd)),
             b_lr=numpyro.sample("b_lr", dist.Normal(prior.b_lr_mean, prior.b_lr_sd)),
             c_bs=numpyro.sample("c_bs", dist.Normal(prior.c_bs_mean, prior.c_bs_sd)),
@@ -498,14 +488,6 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
             k_cap=numpyro.sample("k_cap", dist.LogNormal(np.log(prior.k_cap_median),
                                                          prior.k_cap_log_sd)),
         )
-        # The runs pin lr* near their own sizes and tokens, not at the reference (1e7 blocks,
-        # 1e9 tokens) where l0 lives, so NUTS samples l_s = ln lr* at the data's centre (as a_s
-        # for the N-term); l0 ~ Normal(ln lr_median, lr_log_sd) is unchanged.
-        shift_lr = (params["a_lr"] * (data.log_n_center - np.log(LR_REF_PARAMS))
-                    + params["b_lr"] * (data.log_d_center - np.log(LR_REF_TOKENS)))
-        l_s = numpyro.sample("l_s", dist.Normal(np.log(prior.lr_median) - shift_lr,
-                                                prior.lr_log_sd))
-        params["l0"] = numpyro.deterministic("l0", l_s + shift_lr)
         # Runs below the optimal learning rate only identify k_c + gamma p_lr l0 (the steps term
         # is exp(k_c - gamma ln S - gamma p_lr (ln lr - l*))), so NUTS samples that combination,
         # k_lo, and k_c follows; k_c ~ Normal(ln k_c_median, k_c_log_sd) becomes the exact
