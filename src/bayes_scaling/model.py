@@ -99,9 +99,9 @@ prediction of that draw (the law's error is systematic). The sd ``tau u`` grows 
 the log-distance (:func:`discrepancy_shape`): an error in the law's log-log slope that persists
 beyond the data's edge (the exponents are fitted over a few decades; curvature the law lacks
 bends the curve the same way for every further decade). The held-out runs favour this over the
-``tau sqrt(u)`` of a random walk, used before, by a log Bayes factor of about 60 (marginal
+``tau sqrt(u)`` of a random walk, used before, by a log Bayes factor of about 57 (marginal
 likelihood of the held-out residuals of the eight splits below under the hierarchical model of
-the calibration, -68.0 against -128.3): Porian et al.'s cosine set, for one, misses its larger
+the calibration, -58.4 against -115.3): Porian et al.'s cosine set, for one, misses its larger
 budgets by -1%, -2%, -3.5% and -5% at ``u`` = 0.7, 1.4, 2.1, 2.8.
 
 It is zero inside the data, so it cannot enter the likelihood (every fitted run has ``u = 0``),
@@ -416,7 +416,7 @@ def discrepancy_shape(u):
 
     ``u`` itself: ``ln L_pred = ln mu + tau u z`` (see the module docstring; linear, an error in
     the law's log-log slope that persists beyond the data, rather than the ``sqrt(u)`` of a
-    random walk: the held-out runs favour it by a log Bayes factor of ~60). Broadcasts.
+    random walk: the held-out runs favour it by a log Bayes factor of ~57). Broadcasts.
     """
     return np.asarray(u, dtype=np.float64)
 
