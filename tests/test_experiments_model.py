@@ -1,7 +1,8 @@
-"""Smoke tests of H3's experiment scripts with tiny settings (numbers are not checked here)."""
+"""Smoke tests of H3's experiment scripts with tiny settings, and the calibration's math."""
 
 import json
 
+import numpy as np
 import pytest
 
 from experiment_scripts import load_script as _load
@@ -49,3 +50,25 @@ def test_refit_benchmark_smoke(tmp_path):
     table = _load("refit_benchmark").main(["--sizes", "10", "--repeats", "1", "--warmup", "20",
                                            "--samples", "20", "--out", str(out)])
     assert "| 10 |" in table and out.exists()
+
+
+def test_discrepancy_calibration_likelihood_and_hierarchy():
+    from scipy.stats import multivariate_normal
+
+    cal = _load("calibrate_discrepancy")
+    r, v, g = np.array([-0.02, -0.05, 0.01]), np.array([0.01, 0.02, 0.015]), np.array([0.5, 2, 1])
+    ll = cal.split_log_likelihood(r, v, g)
+    for i in (0, 180, 300):  # the rank-one formula equals the dense multivariate normal
+        tau = np.exp(cal.LOG_TAU[i])
+        cov = np.diag(v ** 2) + tau ** 2 * np.outer(g, g)
+        assert ll[i] == pytest.approx(multivariate_normal(np.zeros(3), cov).logpdf(r), rel=1e-9)
+    # data sets that each need a clear, different tau: the predictive median lies between them
+    # and its log-sd carries their spread
+    peaks = {k: -0.5 * ((cal.LOG_TAU - np.log(t)) / 0.1) ** 2
+             for k, t in (("a", 0.005), ("b", 0.02), ("c", 0.08))}
+    spread = cal.hierarchical_prior(peaks)
+    assert 0.01 < spread["tau_median"] < 0.04 and spread["tau_log_sd"] > 0.9
+    same = cal.hierarchical_prior({k: -0.5 * ((cal.LOG_TAU - np.log(0.02)) / 0.1) ** 2
+                                   for k in "abc"})
+    assert same["tau_median"] == pytest.approx(0.02, rel=0.1)
+    assert same["tau_log_sd"] < spread["tau_log_sd"] / 2

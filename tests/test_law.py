@@ -121,20 +121,42 @@ def test_lr_star_moves_with_tokens_and_batch_as_its_exponents_say():
     assert float(bigger_model - base) == pytest.approx(-0.5 * np.log(10.0))
 
 
-def test_frontier_gap_is_zero_on_the_frontier_and_grows_off_it():
-    from bayes_scaling.law import frontier_gap
+def _epoch_sites(flops, ratios):
+    """Epoch's law as the model's sites, and model sizes ``ratios`` x its ``N_opt(flops)``.
+
+    Returns ``(prior, params, sizes, n_opt)``; checks that ``core_law`` inverts the centring.
+    """
+    from bayes_scaling.law import core_law
     from bayes_scaling.model import PriorConfig
 
-    prior = PriorConfig()
-    law = EPOCH
+    prior, law = PriorConfig(), EPOCH
     params = {"e": np.log(law.E), "alpha": law.alpha, "beta": law.beta,
               "a_c": np.log(law.A) - law.alpha * np.log(prior.n_ref),
               "b_c": np.log(law.B) - law.beta * np.log(prior.d_ref)}
+    back = core_law(params, prior=prior)
+    np.testing.assert_allclose([float(v) for v in back], list(law), rtol=1e-12)
+    n_opt = float(optimal_allocation(law, flops)[0])
+    return prior, params, np.asarray(ratios, np.float64) * n_opt, n_opt
+
+
+def test_frontier_gap_is_zero_on_the_frontier_and_grows_off_it():
+    from bayes_scaling.law import frontier_gap
+
     flops = 1e20
-    n_opt, d_opt = optimal_allocation(law, flops)
-    sizes = np.array([1.0, 4.0, 16.0]) * float(n_opt)
-    mu = predict_loss(law, sizes, flops / (6 * sizes))
+    prior, params, sizes, _ = _epoch_sites(flops, [1.0, 4.0, 16.0])
+    mu = predict_loss(EPOCH, sizes, flops / (6 * sizes))
     gap = np.asarray(frontier_gap(params, np.full(3, np.log(flops)), mu, prior=prior))
     assert gap[0] == pytest.approx(0.0, abs=1e-9)
     assert 0 < gap[1] < gap[2]
-    np.testing.assert_allclose(gap, np.log(mu / optimal_loss(law, flops)), atol=1e-9)
+    np.testing.assert_allclose(gap, np.log(mu / optimal_loss(EPOCH, flops)), atol=1e-9)
+
+
+def test_isoflop_distance_is_the_size_ratio_to_the_optimum():
+    from bayes_scaling.law import isoflop_distance
+
+    flops = 1e20
+    prior, params, sizes, n_opt = _epoch_sites(flops, [1.0, 4.0, 0.25, 16.0])
+    dist = np.asarray(isoflop_distance(params, np.log(sizes), np.full(4, np.log(flops)),
+                                       prior=prior))
+    # symmetric in ln N, whatever the loss curvature on either side
+    np.testing.assert_allclose(dist, np.abs(np.log(sizes / n_opt)), atol=1e-9)

@@ -84,3 +84,23 @@ def test_nuisance_priors_come_from_prior_config():
     assert float(np.mean(draws["lam"])) == pytest.approx(0.8, abs=0.02)
     assert float(np.median(np.exp(draws["log_ar0"]))) == pytest.approx(40.0, rel=0.01)
     assert float(np.mean(draws["l_init"])) == pytest.approx(9.0, abs=0.01)
+
+
+def test_likelihood_widens_generic_rows_by_isoflop_distance_and_api_rows_by_loss_gap():
+    from bayes_scaling.law import frontier_gap, isoflop_distance
+    from bayes_scaling.model import likelihood_scale
+
+    prior = PriorConfig()
+    params = {"e": np.log(1.8), "a_c": np.log(0.7), "b_c": np.log(0.5), "alpha": 0.34,
+              "beta": 0.36, "sigma": 0.02, "s_far": 1.5}
+    generic = make_model_data(features_from_generic([1e7, 1e8, 1e10], [1e11, 1e10, 1e8]))
+    mu = mean_loss(params, generic, nuisance=False, prior=prior)
+    scale = np.asarray(likelihood_scale(params, generic, mu, prior=prior))
+    x = np.asarray(isoflop_distance(params, generic.log_n, generic.log_flops, prior=prior))
+    np.testing.assert_allclose(scale, 0.02 * (1.0 + 1.5 * x), rtol=1e-12)
+    assert x[2] > 2.0 and scale[2] > 2 * scale[1]  # a 100x too large model is widened
+    api = make_model_data(features_from_configs(_configs()))
+    mu_api = np.array([5.0, 4.0, 10.0])
+    got = np.asarray(likelihood_scale(params, api, mu_api, prior=prior))
+    gap = np.asarray(frontier_gap(params, api.log_flops, mu_api, prior=prior))
+    np.testing.assert_allclose(got, 0.02 * (1.0 + 1.5 * gap), rtol=1e-12)

@@ -161,3 +161,27 @@ def test_learning_rate_choice_weighs_an_uncertain_lr_star():
     assert rec.learning_rate > 1.5 * np.median(lr_draws)
     lo, hi = np.quantile(rec.intervals["learning_rate"], [0.05, 0.95])
     assert lo < np.median(lr_draws) < hi and hi / lo > 10
+
+
+def test_learning_rate_max_caps_the_choice_and_says_so():
+    posterior = FakePosterior(lr0=5e-3)  # lr* at the target ~4-5x the cap
+    free = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    capped = recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=1e-3)
+    assert free.learning_rate > 2e-3 and free.learning_rate_source == "posterior"
+    assert capped.learning_rate == pytest.approx(1e-3)
+    assert capped.learning_rate_source == "posterior, capped at the explored maximum"
+    from bayes_scaling.recommend import outside_explored
+    from bayes_scaling.space import RunConfig
+
+    runs = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
+                                            batch_size=128, learning_rate=lr,
+                                            train_flops=int(1e16)) for lr in (1e-4, 1e-3)])
+    flags = {f["name"]: f for f in outside_explored(capped, runs)}
+    assert "learning_rate" not in flags  # the recommendation stays inside
+    lr_star = flags["optimal_learning_rate_ci90_high"]  # the posterior's lr* does not
+    assert lr_star["side"] == "above" and lr_star["factor"] > 2
+    # a cap above the posterior's choice changes nothing
+    loose = recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=5e-2)
+    assert loose.learning_rate == free.learning_rate and loose.learning_rate_source == "posterior"
+    with pytest.raises(InvalidConfigError, match="learning_rate_max"):
+        recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=0.0)

@@ -28,7 +28,9 @@ __all__ = [
     "STEPS_REF",
     "LawParams",
     "ModelData",
+    "core_law",
     "frontier_gap",
+    "isoflop_distance",
     "log_optimal_learning_rate",
     "log_tokens",
     "mean_loss",
@@ -149,24 +151,42 @@ def log_optimal_learning_rate(params: dict, block, log_d, batch_size):
     )
 
 
-def frontier_gap(params: dict, log_c, mu, *, prior):
-    """How far above the law's compute-optimal frontier each row's mean lies: ``(M,)``, >= 0.
+def core_law(params: dict, *, prior) -> LawParams:
+    """The core law's ``E, A, B, alpha, beta`` from the model's centred sites (``e``, ``a_c``, ...).
 
-    ``max(0, ln mu - ln L0*(C))`` with ``L0*(C)`` the core law's minimum at the row's compute
-    (closed form of :func:`optimal_loss`; ``prior.n_ref``, ``prior.d_ref`` undo the centring of
-    ``a_c``, ``b_c``). Rows far from the
-    frontier (badly tuned, far off-optimum) are where the law and its nuisance terms are least
-    trustworthy; the likelihood widens with this gap (see :mod:`bayes_scaling.model`).
+    ``prior.n_ref`` and ``prior.d_ref`` undo the centring of ``a_c`` and ``b_c``.
     """
-    law = LawParams(
+    return LawParams(
         E=jnp.exp(params["e"]),
         A=jnp.exp(params["a_c"] + params["alpha"] * np.log(prior.n_ref)),
         B=jnp.exp(params["b_c"] + params["beta"] * np.log(prior.d_ref)),
         alpha=params["alpha"],
         beta=params["beta"],
     )
-    best = optimal_loss(law, jnp.exp(log_c))
+
+
+def frontier_gap(params: dict, log_c, mu, *, prior):
+    """How far above the law's compute-optimal frontier each row's mean lies: ``(M,)``, >= 0.
+
+    ``max(0, ln mu - ln L0*(C))`` with ``L0*(C)`` the core law's minimum at the row's compute
+    (closed form of :func:`optimal_loss`). Rows far from the frontier (badly tuned, far
+    off-optimum) are where the law and its nuisance terms are least trustworthy; the likelihood
+    of API rows widens with this gap (see :mod:`bayes_scaling.model`).
+    """
+    best = optimal_loss(core_law(params, prior=prior), jnp.exp(log_c))
     return jnp.maximum(jnp.log(mu) - jnp.log(best), 0.0)
+
+
+def isoflop_distance(params: dict, log_n, log_c, *, prior):
+    """How far each row's size lies from the core law's optimum at its compute: ``(M,)``, >= 0.
+
+    ``|ln N - ln N_opt(C)|`` (nats; :func:`optimal_allocation`): the row's position on its
+    isoFLOP curve, which, unlike :func:`frontier_gap`, does not depend on the curvature the law
+    gives that curve. The likelihood of generic rows widens with it (see
+    :mod:`bayes_scaling.model`).
+    """
+    n_opt, _ = optimal_allocation(core_law(params, prior=prior), jnp.exp(log_c))
+    return jnp.abs(log_n - jnp.log(n_opt))
 
 
 def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):

@@ -53,6 +53,7 @@ from bayes_scaling.model import (
     NUISANCE_SITES,
     DataRange,
     PriorConfig,
+    discrepancy_shape,
     extrapolation_distance,
     likelihood_scale,
     make_model_data,
@@ -81,11 +82,11 @@ class OptimumDraws:
 
     ``n_params`` are non-embedding parameters, ``n_tokens = flops / (6 n_params)``. ``loss`` is
     the predicted mean loss there: the law's value times the extrapolation discrepancy
-    ``exp(tau_x sqrt(u) z_x)`` of each draw (``u`` the distance beyond the fitted data, so equal to
-    ``law_loss`` inside the data); present this one as the prediction. ``law_loss`` is the plain
-    law's minimum (what the argmin minimised). ``d_model``, ``num_layers``, ``batch_size`` and
-    ``learning_rate`` are the argmin shape and settings for API-trained posteriors (None for
-    generic ones).
+    ``exp(tau_x u z_x)`` of each draw (``u`` the distance beyond the fitted data, so equal to
+    ``law_loss`` inside the data; :func:`~bayes_scaling.model.discrepancy_shape`); present this
+    one as the prediction. ``law_loss`` is the plain law's minimum (what the argmin minimised).
+    ``d_model``, ``num_layers``, ``batch_size`` and ``learning_rate`` are the argmin shape and
+    settings for API-trained posteriors (None for generic ones).
     """
 
     n_params: np.ndarray
@@ -365,12 +366,12 @@ class Posterior:
     def discrepancy_sd(self, features: RunFeatures) -> np.ndarray:
         """Return the extrapolation discrepancy's sd in loss units, shape ``(S, M)``.
 
-        ``mean * tau_x * sqrt(u)`` per draw (first order in the log-discrepancy), zero inside the
-        data's range.
+        ``mean * tau_x * h(u)`` per draw (``h`` = :func:`~bayes_scaling.model.discrepancy_shape`;
+        first order in the log-discrepancy), zero inside the data's range.
         """
         tau, _ = self._discrepancy()
-        u = self.extrapolation_distance(features)
-        return self.predict_mean(features) * tau[:, None] * np.sqrt(u)[None, :]
+        shape = discrepancy_shape(self.extrapolation_distance(features))
+        return self.predict_mean(features) * tau[:, None] * shape[None, :]
 
     def predictive_sd(self, features: RunFeatures) -> np.ndarray:
         """Total predictive sd of an observed loss given each draw's law, shape ``(S, M)``.
@@ -384,18 +385,19 @@ class Posterior:
         """Posterior expected mean loss of each run, shape ``(M,)``: what a decision minimises.
 
         The average over draws of the law's mean times the discrepancy's expected factor
-        ``E exp(tau_x sqrt(u) z) = exp(tau_x^2 u / 2)`` (``u`` the distance beyond the data):
-        parameter uncertainty and the extrapolation's own uncertainty both cost what they cost.
+        ``E exp(tau_x h z) = exp(tau_x^2 h^2 / 2)`` (``h`` the discrepancy's shape at the distance
+        beyond the data, :func:`~bayes_scaling.model.discrepancy_shape`): parameter uncertainty
+        and the extrapolation's own uncertainty both cost what they cost.
         """
         tau, _ = self._discrepancy()
-        u = self.extrapolation_distance(features)
-        factor = np.exp(0.5 * tau[:, None] ** 2 * u[None, :])
+        shape = discrepancy_shape(self.extrapolation_distance(features))
+        factor = np.exp(0.5 * tau[:, None] ** 2 * shape[None, :] ** 2)
         return np.mean(self.predict_mean(features) * factor, axis=0)
 
     def sample_predictive(self, rng_key, features: RunFeatures) -> np.ndarray:
         """Posterior predictive draws of observed losses, shape ``(S, M)``.
 
-        Each draw's law mean times its extrapolation discrepancy ``exp(tau_x sqrt(u) z_x)`` (one
+        Each draw's law mean times its extrapolation discrepancy ``exp(tau_x h(u) z_x)`` (one
         ``z_x`` per draw, shared by the runs of that draw: the law's error is systematic) times
         Student-t noise on ``ln loss`` drawn with ``rng_key`` (one draw per padded row, so the
         noise of a row does not depend on how many rows are asked for within a block of 64).
@@ -406,9 +408,9 @@ class Posterior:
     def _sample_predictive(self, features: RunFeatures, rng_key) -> np.ndarray:
         mean = self.predict_mean(features)
         tau, z = self._discrepancy()
-        u = self.extrapolation_distance(features)
+        shape = discrepancy_shape(self.extrapolation_distance(features))
         t = np.asarray(jax.random.t(rng_key, self.prior.student_df, shape=mean.shape))
-        log_factor = (tau * z)[:, None] * np.sqrt(u)[None, :] + self.log_noise_scale(features) * t
+        log_factor = (tau * z)[:, None] * shape[None, :] + self.log_noise_scale(features) * t
         return mean * np.exp(log_factor)
 
     def law_params(self) -> LawParams:
@@ -483,9 +485,9 @@ class Posterior:
         )
 
     def _optimum_factor(self, n, tokens, flops) -> np.ndarray:
-        """``exp(tau_x sqrt(u) z_x)`` at each draw's own optimum ``(n, tokens)``, shape ``(S,)``."""
+        """``exp(tau_x h(u) z_x)`` at each draw's own optimum ``(n, tokens)``, shape ``(S,)``."""
         tau, z = self._discrepancy()
         if self.data_range is None:
             return np.ones(self.num_draws)
         u = extrapolation_distance(self.data_range, n, tokens, np.full(np.shape(n), flops))
-        return np.exp(tau * z * np.sqrt(u))
+        return np.exp(tau * z * discrepancy_shape(u))

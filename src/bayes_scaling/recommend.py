@@ -25,7 +25,17 @@ discrepancy's expected cost included). Averaging over draws is what makes an ext
 data cannot support cost what its uncertainty costs: where ``lr*`` at the target is uncertain
 and the loss is asymmetric in ``ln(lr / lr*)`` (slow progress below, instability above), the
 expected loss moves the choice off the median to the safer side. The learning rate is clipped to
-[1e-5, 1e-2]. Where the posterior has no learning-rate term (NaN ``lr*``), the GPT-3 table
+[1e-5, 1e-2], and, with ``learning_rate_max`` (``bayes-scaling fit`` passes the largest learning
+rate its runs tried), to at most that: the expected loss above the explored range is the model's
+extrapolation of its learning-rate response into a region no run measured (on the 2025 course API
+rows every budget's best run is at the API's maximum, 1e-3, and the posterior's ``lr*`` at 1e19
+sits at 2-5 times it, carried by the shape of the response below 1e-3 alone), while the published
+fits agree that ``lr*`` falls along the compute-optimal path (DeepSeek-AI 2024: ``lr* ∝
+C^-0.125``; Step Law, Li et al. 2025: ``N^-0.713 D^0.307``, i.e. ``C^-0.2`` at a fixed ratio of
+tokens to parameters; Porian et al. 2024), so a run larger than the fitted ones does not call for a
+learning rate above the largest the fitted ones tried. The source then reads ``"posterior, capped
+at the explored maximum"`` and the report keeps the posterior's ``lr*`` interval.
+Where the posterior has no learning-rate term (NaN ``lr*``), the GPT-3 table
 (Brown et al. 2020, table 2.1) interpolated in log-log at the model's size, and the batch size
 with the lower expected loss (128 on a tie).
 
@@ -121,8 +131,9 @@ class Recommendation:
         The learning rate of lowest posterior expected loss, or the documented default; None
         for generic rows.
     learning_rate_source : str
-        ``"posterior"``, ``"default"`` (GPT-3 table; the model has no learning-rate term) or
-        ``"none"`` (generic rows).
+        ``"posterior"``, ``"posterior, capped at the explored maximum"`` (the expected-loss
+        choice lay at or above ``learning_rate_max``), ``"default"`` (GPT-3 table; the model has
+        no learning-rate term) or ``"none"`` (generic rows).
     non_embedding_params : int
         Exact count of the reference model of this shape (generic rows: the posterior median
         of ``N_opt`` in the data's convention).
@@ -234,8 +245,9 @@ def median_learning_rate(posterior: PosteriorQueries, features) -> np.ndarray | 
 
 
 def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
-                    family: CountFamily = FAMILY_2025) -> tuple[np.ndarray, bool]:
-    """Median optimal learning rate per shape (clipped), and whether the posterior gave one."""
+                    family: CountFamily = FAMILY_2025,
+                    lr_max: float = LEARNING_RATE_CLIP[1]) -> tuple[np.ndarray, bool]:
+    """Median optimal lr per shape (clipped, <= ``lr_max``); whether the posterior gave it."""
     probe = [_config(d, L, batch_size, 1e-3, flops, family)
              for d, L in zip(d_model, num_layers, strict=True)]
     median = median_learning_rate(posterior, features_from_configs(probe, family=family))
@@ -243,7 +255,7 @@ def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
         n = family.counts(np.asarray(d_model), np.asarray(num_layers))[3]
         fallback = np.array([default_learning_rate(x) for x in np.atleast_1d(n)])
         return fallback, False
-    return median, True
+    return np.minimum(median, lr_max), True
 
 
 def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> int:
@@ -255,7 +267,7 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
 
 
 def _settings(posterior, d_best: int, l_best: int, target_flops: float,
-              family: CountFamily = FAMILY_2025):
+              family: CountFamily = FAMILY_2025, lr_max: float = LEARNING_RATE_CLIP[1]):
     """Batch size and learning rate of lowest expected loss for one shape; see module docs."""
     configs, order, from_posterior = [], [], True
     for rank, batch_size in enumerate(_BATCH_SIZES):
@@ -263,7 +275,7 @@ def _settings(posterior, d_best: int, l_best: int, target_flops: float,
                                              target_flops, family)
         factors = LEARNING_RATE_FACTORS if from_posterior else np.ones(1)
         for factor in factors:
-            x = float(np.clip(lr[0] * factor, *LEARNING_RATE_CLIP))
+            x = float(np.clip(lr[0] * factor, LEARNING_RATE_CLIP[0], lr_max))
             configs.append(_config(d_best, l_best, batch_size, x, target_flops, family))
             order.append(abs(np.log(factor)) + 10.0 * rank)
     expected = posterior.expected_loss(features_from_configs(configs, family=family))
@@ -316,6 +328,7 @@ def recommend(
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
     generic: bool = False,
     family: CountFamily = FAMILY_2025,
+    learning_rate_max: float | None = None,
 ) -> Recommendation:
     """Choose the configuration to train at ``target_flops`` from a posterior.
 
@@ -337,6 +350,9 @@ def recommend(
     family : CountFamily
         The model family whose shapes are searched and counted (default the 2025 API's; the
         2026 loop passes a 2026 family at the head dimension and intermediate ratio it chose).
+    learning_rate_max : float, optional
+        Largest learning rate to recommend (the largest the fitted runs tried; see the module
+        docstring); None: only the clip ``LEARNING_RATE_CLIP``.
 
     Returns
     -------
@@ -351,6 +367,12 @@ def recommend(
         raise InvalidConfigError(f"target_flops: expected a positive number, got {target_flops!r}")
     if shape_rule not in _SHAPE_RULES:
         raise InvalidConfigError(f"shape_rule: expected one of {_SHAPE_RULES}, got {shape_rule!r}")
+    lr_max = LEARNING_RATE_CLIP[1]
+    if learning_rate_max is not None:
+        if not np.isfinite(learning_rate_max) or learning_rate_max <= LEARNING_RATE_CLIP[0]:
+            raise InvalidConfigError(f"learning_rate_max: expected a number above "
+                                     f"{LEARNING_RATE_CLIP[0]:g}, got {learning_rate_max!r}")
+        lr_max = min(lr_max, float(learning_rate_max))
     if generic:
         return _recommend_generic(rng_key, posterior, target_flops)
     d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True,
@@ -369,7 +391,7 @@ def recommend(
             inside = np.array([_shape_by_median(n_median, d_model, num_layers, n_params,
                                                 aspect_ratio_band)])
         lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops,
-                                 family)
+                                 family, lr_max)
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops, family)
                    for i, lr in zip(inside, lrs, strict=True)]
         mean_loss = posterior.expected_loss(features_from_configs(configs, family=family))
@@ -379,7 +401,11 @@ def recommend(
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
     chosen, from_posterior = _settings(posterior, int(d_model[best]), int(num_layers[best]),
-                                       target_flops, family)
+                                       target_flops, family, lr_max)
+    source = "posterior" if from_posterior else "default"
+    if (from_posterior and learning_rate_max is not None
+            and chosen.learning_rate >= lr_max * (1 - 1e-9)):
+        source = "posterior, capped at the explored maximum"
 
     non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
     draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
@@ -391,7 +417,7 @@ def recommend(
         num_heads=chosen.num_heads,
         batch_size=chosen.batch_size,
         learning_rate=float(chosen.learning_rate),
-        learning_rate_source="posterior" if from_posterior else "default",
+        learning_rate_source=source,
         non_embedding_params=non_embedding,
         total_params=total,
         tokens=float(target_flops) / (6.0 * non_embedding),
@@ -405,7 +431,11 @@ def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> l
     """Recommended values outside the range the fitted API runs explored.
 
     Checks ``learning_rate``, ``batch_size``, ``num_heads`` and ``aspect_ratio`` against the
-    min-max of the API rows of ``explored``. Returns one dict per value outside:
+    min-max of the API rows of ``explored``, and the upper end of the posterior's 90% interval
+    of the recommended shape's optimal learning rate (``optimal_learning_rate_ci90_high``, from
+    ``recommendation.intervals``) against the largest explored learning rate: a capped
+    recommendation (``learning_rate_max``) stays inside, while the posterior may still put
+    ``lr*`` beyond anything measured, and the report says so. Returns one dict per value outside:
     ``{"name", "value", "explored": [low, high], "side": "above" | "below", "factor"}`` with
     ``factor`` how many times beyond the nearest end (> 1). Empty for generic recommendations
     or without API rows.
@@ -424,6 +454,12 @@ def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> l
         seen = seen[np.isfinite(seen)]
         if value is None or seen.size == 0:
             continue
+        if name == "learning_rate" and "learning_rate" in recommendation.intervals:
+            high = float(equal_tailed(recommendation.intervals["learning_rate"])[2])
+            if high > float(np.max(seen)) * (1 + 1e-9):
+                flags.append({"name": "optimal_learning_rate_ci90_high", "value": high,
+                              "explored": [float(np.min(seen)), float(np.max(seen))],
+                              "side": "above", "factor": high / float(np.max(seen))})
         low, high = float(np.min(seen)), float(np.max(seen))
         if value > high * (1 + 1e-9):
             flags.append({"name": name, "value": float(value), "explored": [low, high],

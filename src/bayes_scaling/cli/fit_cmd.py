@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                         help="how the recommended shape is chosen: lowest posterior-mean loss "
                              "among sizes in the N_opt 90%% interval (default), or the size "
                              "nearest the N_opt median at aspect ratio ~90")
+    parser.add_argument("--lr-beyond-explored", action="store_true",
+                        help="let the recommended learning rate exceed the largest one the runs "
+                             "tried (default: capped there; a value beyond it is flagged)")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars and no per-step log lines (bars are also off "
@@ -79,7 +82,8 @@ def _run(args: argparse.Namespace, progress) -> int:
     posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
         key_fit, runs.features(), runs.loss)
     recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule,
-                               generic=runs.kind == "generic")
+                               generic=runs.kind == "generic",
+                               learning_rate_max=_largest_learning_rate(runs, args))
     flops_used = float(runs.flops.sum())
     report = write_outputs(
         out, runs=runs, posterior=posterior, recommendation=recommendation,
@@ -94,6 +98,16 @@ def _run(args: argparse.Namespace, progress) -> int:
     print(_summary(report))
     print(f"outputs in {out}/ ({', '.join(report['files'])})")
     return 0
+
+
+def _largest_learning_rate(runs, args) -> float | None:
+    """The recommendation's learning-rate cap: the largest the API rows tried (None: no cap)."""
+    import numpy as np
+
+    features = runs.features()
+    lr = features.learning_rate[np.asarray(features.is_config, bool)]
+    lr = lr[np.isfinite(lr)]
+    return None if args.lr_beyond_explored or lr.size == 0 else float(lr.max())
 
 
 def _summary(report) -> str:
