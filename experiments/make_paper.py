@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bayes_scaling.model import PriorConfig
+from bayes_scaling.pool_loop import DEFAULT_REGION_STRATEGY
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = "experiments/results"
@@ -401,7 +402,7 @@ def _pool_summary(rows: list[dict]) -> str:
                          + f" | {ranks_at[fraction][s]:.2f} | {cover:.2f} |")
     top = max(ranks_at)
     order = sorted(ranks_at[top], key=lambda s: ranks_at[top][s])
-    default = "active-region"
+    default = DEFAULT_REGION_STRATEGY
     if default in order:
         lines += ["", f"At {top:.0%} of the pool cost `{default}`, the default with "
                   f"`--target-rows`, has mean rank {ranks_at[top][default]:.2f} "

@@ -141,4 +141,5 @@ def test_pool_summary_averages_groups_and_ranks_pools(make_paper, tmp_path):
     # Porian's R^2 is the mean of its two pools; ranks average over the three pools
     assert "| 10% | `active-region` | 0.700 | 0.200 | 1.33 | 1.00 |" in text
     assert "| 10% | `v-opt` | 0.200 | 0.800 | 1.67 | 1.00 |" in text
-    assert "has mean rank 1.33 (1 of 2; best `active-region`, 1.33)" in text
+    assert "`v-opt`, the default with `--target-rows`, has mean rank 1.67 (2 of 2; best " \
+        "`active-region`, 1.33)" in text

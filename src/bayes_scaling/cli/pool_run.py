@@ -24,6 +24,7 @@ import numpy as np
 
 from bayes_scaling.cli import checks
 from bayes_scaling.errors import BayesScalingError, InvalidConfigError
+from bayes_scaling.pool_loop import DEFAULT_REGION_STRATEGY
 
 __all__ = [
     "DEFAULT_POOL_STRATEGY",
@@ -35,12 +36,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The default pool strategy with target rows (``active`` with a target compute only): on the
-#: Chinchilla replay (experiments/results/pool_benchmark.md) it had the best target-region R^2
-#: of all strategies at 5% and 10% of the pool cost (above ``all-data``'s), its 90% intervals
-#: covering the target rows; the published ``v-opt`` rule bought the extreme-ratio rows whose
-#: losses the law fits worst.
-DEFAULT_POOL_STRATEGY = "active-region"
+#: The default pool strategy with target rows (see :data:`DEFAULT_REGION_STRATEGY`).
+DEFAULT_POOL_STRATEGY = DEFAULT_REGION_STRATEGY
 #: Strategies only pool mode has (``active`` and ``random`` exist in both modes).
 POOL_ONLY_STRATEGIES = ("active-region", "v-opt", "cheapest", "cost-random", "all-data")
 CONFIG_FILE = "pool_config.json"
