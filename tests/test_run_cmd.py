@@ -37,7 +37,7 @@ def _ledger_rows(path: Path) -> list[tuple]:
 def test_run_writes_every_output(tmp_path):
     out = tmp_path / "run"
     status = main(["run", "--out", str(out), "--budget", "3e17", "--planned-queries", "10",
-                   "--max-queries", "20", *TINY])
+                   "--max-queries", "30", *TINY])
     assert status == 0
     for name in ("report.json", "report.md", "runs.csv", "posterior.nc", "run_config.json",
                  "ledger.sqlite", "loop_progress.png"):
@@ -51,7 +51,7 @@ def test_run_writes_every_output(tmp_path):
     # The run ends by spending the budget (2% may be left), not at the query bound.
     assert report["loop"]["stop_reason"] == "budget spent"
     assert 0.98 * 3e17 <= report["flops_used"] <= 3e17
-    assert report["n_runs"] < 20
+    assert report["n_runs"] < 30
     assert json.loads((out / "run_config.json").read_text())["planned_queries"] == 10
     assert report["strategy"] == "active"
     assert report["loop"]["timings_seconds"]["fit"] > 0

@@ -436,10 +436,11 @@ def _active_steps(rng_key, session: Session, backend: ModelBackend,
         session.last_ci = tuple(summary["n_opt_ci90"])
         if active.stop_ci_width and summary["n_opt_ci90_ln_width"] < active.stop_ci_width:
             return posterior, history, "interval narrower than stop width"
-        if session.n_queries >= config.max_queries:
-            return posterior, history, "query limit reached (safety bound)"
+        # the budget first: a run that spent it with its last allowed query ended by budget
         if config.budget_spent(session):
             return posterior, history, "budget spent"
+        if session.n_queries >= config.max_queries:
+            return posterior, history, "query limit reached (safety bound)"
         picks = session.clock.timed(
             "acquisition", _acquire, key_cand, posterior, session, backend, config
         )
