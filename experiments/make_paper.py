@@ -255,8 +255,8 @@ def discuss_extrapolation(root: Path) -> str:
     over = [r["data"] for r in records if float(r["coverage, with discrepancy"]) >= 1.0]
     if over:
         out.append(f"With it, {len(over)} of {len(records)} data sets are covered completely, "
-                   "more than the nominal 90%: one calibrated `tau` for all data sets is wide "
-                   "for most of them (section 9).")
+                   "more than the nominal 90%: the discrepancy's prior is the spread of scales "
+                   "across data sets, wide for most of them (section 9).")
     return " ".join(out)
 
 
