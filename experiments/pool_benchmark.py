@@ -378,13 +378,12 @@ def main(argv=None) -> int:
         names += [item] if ":" in item else list(load_pools(group, args.data))
     nuts = TINY_NUTS if args.tiny else FULL_NUTS
     variant = VARIANTS[args.variant][0] if args.variant else {}
+    revision = model_revision()
     specs = [{"pool": p, "strategy": s, "seed": seed, "fractions": args.fractions,
               "nuts": nuts, "data": str(args.data), "options": variant,
+              "model_revision": revision,
               "label": f"{s} ({args.variant.replace('-', ' ')})" if args.variant else s}
              for seed in range(args.seeds) for p in names for s in args.strategies]
-    revision = model_revision()
-    for spec in specs:
-        spec["model_revision"] = revision
     if not args.report_only and (stale := drop_stale_rows(rows_path, revision)):
         print(f"dropped {stale} rows of another model revision than {revision} (last commit of "
               f"the model files); their cells run again", file=sys.stderr)

@@ -44,7 +44,7 @@ from bayes_scaling.memory2026 import (
     training_memory_bytes,
 )
 from bayes_scaling.params import ASPECT_RATIO_BAND
-from bayes_scaling.params2026 import VOCAB_SIZE
+from bayes_scaling.params2026 import total_params_2026
 from bayes_scaling.recommend import (
     LEARNING_RATE_CLIP,
     LEARNING_RATE_FACTORS,
@@ -158,7 +158,7 @@ def choose_target_config(
     family = family_2026(head_dim=head_dim, intermediate_ratio=intermediate_ratio)
     d_grid, l_grid, n_grid = candidate_shapes(aspect_ratio_band, practical=True, family=family)
     f_grid = intermediate_size_for(d_grid, intermediate_ratio)
-    total = n_grid + 2.0 * VOCAB_SIZE * d_grid  # untied: token table and LM head
+    total = total_params_2026(d_grid, l_grid, f_grid, head_dim)  # untied, as the TrainingConfig
     rows = []  # (d, L, f, n, batch, memory)
     for batch in batch_sizes:
         memory = training_memory_bytes(total_params=total, hidden_size=d_grid,
