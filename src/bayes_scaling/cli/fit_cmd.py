@@ -49,8 +49,9 @@ def register(subparsers) -> None:
                              "among sizes in the N_opt 90%% interval (default), or the size "
                              "nearest the N_opt median at aspect ratio ~90")
     parser.add_argument("--lr-beyond-explored", action="store_true",
-                        help="let the recommended learning rate exceed the largest one the runs "
-                             "tried (default: capped there; a value beyond it is flagged)")
+                        help="let the recommended learning rate leave the range the runs tried, "
+                             "above the largest or below the smallest (default: capped at "
+                             "both ends; the posterior's lr* beyond them is flagged)")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars and no per-step log lines (bars are also off "
@@ -81,9 +82,10 @@ def _run(args: argparse.Namespace, progress) -> int:
     key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
         key_fit, runs.features(), runs.loss)
+    lr_min, lr_max = _explored_learning_rates(runs, args)
     recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule,
                                generic=runs.kind == "generic",
-                               learning_rate_max=_largest_learning_rate(runs, args))
+                               learning_rate_min=lr_min, learning_rate_max=lr_max)
     flops_used = float(runs.flops.sum())
     report = write_outputs(
         out, runs=runs, posterior=posterior, recommendation=recommendation,
@@ -100,14 +102,19 @@ def _run(args: argparse.Namespace, progress) -> int:
     return 0
 
 
-def _largest_learning_rate(runs, args) -> float | None:
-    """The recommendation's learning-rate cap: the largest the API rows tried (None: no cap)."""
+def _explored_learning_rates(runs, args) -> tuple[float | None, float | None]:
+    """The recommendation's learning-rate caps: the smallest and largest the API rows tried.
+
+    ``(None, None)`` (no caps) with ``--lr-beyond-explored`` or without API rows.
+    """
     import numpy as np
 
     features = runs.features()
     lr = features.learning_rate[np.asarray(features.is_config, bool)]
     lr = lr[np.isfinite(lr)]
-    return None if args.lr_beyond_explored or lr.size == 0 else float(lr.max())
+    if args.lr_beyond_explored or lr.size == 0:
+        return None, None
+    return float(lr.min()), float(lr.max())
 
 
 def _summary(report) -> str:
