@@ -34,6 +34,8 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
                  "ppc.png", "isoflops_predictive.png"):
         assert (out / name).exists()
     assert report["shape_rule"] == "expected_loss"
+    assert report["nuts"] == {"num_warmup": 20, "num_samples": 20, "num_chains": 1,
+                              "init": "prior_median"}
     assert report["law_units"].startswith("internal")
     assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
     md = (out / "report.md").read_text()

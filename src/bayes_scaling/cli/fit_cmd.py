@@ -15,7 +15,18 @@ import jax
 
 from bayes_scaling.cli import checks
 
-__all__ = ["register"]
+__all__ = ["FIT_SAMPLER", "register"]
+
+#: The sampler of `fit` (``NutsConfig`` fields; one fit, so ``exact_capacity``: no padding for
+#: refits to reuse). 4 chains of 1000 warmup and 2000 draws (the loop's refits use 1000), trees
+#: up to depth 10. On the 99 real 2025 API rows the slowest sites are p_lr, b_lr and gamma (the
+#: learning-rate response, only its products pinned down by runs below lr*; p_lr's upper tail
+#: runs into its prior's truncation at 2): at 4 x (1000 + 1000), depth 8, bulk ESS was 620-840
+#: and r-hat 1.006-1.010 at seeds 0 and 1, and at 4 x (700 + 2000) one of four chains at seed 0
+#: lingered in that tail (r-hat 1.013, ESS 421) where depth 10 gave 1.004 (ESS 897): the rare
+#: long trajectories (2% of draws) are the ones that travel along the tail.
+FIT_SAMPLER = {"num_warmup": 700, "num_samples": 2000, "num_chains": 4, "max_tree_depth": 10,
+               "init": "prior_median", "exact_capacity": True}
 
 
 def register(subparsers) -> None:
@@ -36,8 +47,13 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default runs/fit-<timestamp>)")
     checks.add_seed_and_nuts_flags(
-        parser, what="the fit, the recommendation and the figures", num_warmup=1000,
-        num_samples=1000, num_chains=4)
+        parser, what="the fit, the recommendation and the figures",
+        num_warmup=FIT_SAMPLER["num_warmup"], num_samples=FIT_SAMPLER["num_samples"],
+        num_chains=FIT_SAMPLER["num_chains"])
+    parser.add_argument("--init", choices=("prior_median", "map"), default=FIT_SAMPLER["init"],
+                        help="where the chains start: the prior median (default) or the "
+                             "posterior mode found by BFGS (on the course API rows it did not "
+                             "raise the ESS)")
     parser.add_argument("--source", default=None,
                         help="keep only rows whose source_repo column contains this text "
                              "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")
@@ -74,14 +90,16 @@ def _run(args: argparse.Namespace, progress) -> int:
 
     out = checks.output_dir(args.out or Path("runs") / time.strftime("fit-%Y%m%d-%H%M%S"))
     runs = check_identifiable(read_runs(args.runs, source=args.source))
-    nuts = NutsConfig(num_warmup=args.num_warmup, num_samples=args.num_samples,
-                      num_chains=args.num_chains)
+    nuts = NutsConfig(**{**FIT_SAMPLER, "num_warmup": args.num_warmup,
+                         "num_samples": args.num_samples, "num_chains": args.num_chains,
+                         "init": args.init})
     print(f"fitting {runs.description}")
     for warning in runs.warnings:
         print(f"note: {warning}")
     key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
-    posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
-        key_fit, runs.features(), runs.loss)
+    refitter = Refitter(nuts=nuts, progress=progress, label="fit")
+    posterior = refitter.fit(key_fit, runs.features(), runs.loss)
+    posterior_seconds = round(refitter.last_fit_seconds, 1)
     lr_min, lr_max = _explored_learning_rates(runs, args)
     recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule,
                                generic=runs.kind == "generic",
@@ -95,7 +113,8 @@ def _run(args: argparse.Namespace, progress) -> int:
         progress=progress,
         extra={"seed": args.seed, "nuts": {"num_warmup": args.num_warmup,
                                            "num_samples": args.num_samples,
-                                           "num_chains": args.num_chains}},
+                                           "num_chains": args.num_chains, "init": args.init},
+               "fit_seconds": posterior_seconds},
     )
     print(_summary(report))
     print(f"outputs in {out}/ ({', '.join(report['files'])})")
