@@ -267,3 +267,32 @@ def test_map_init_starts_the_chains_in_the_typical_set():
     assert log_density["map"] > log_density["prior_median"] + 10
     with pytest.raises(InferenceConfigError, match="init: expected one of"):
         NutsConfig(init="laplace")
+
+
+def test_exact_capacity_holds_only_the_fitted_rows():
+    # no padding: a refit with one more run compiles a new sampler (the padded default does not,
+    # test_refit_with_one_more_run_does_not_recompile), and the fit itself is the same model
+    from jax import monitoring
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    configs = _design(11)
+    loss = [observed_loss(Truth(), c) for c in configs]
+    nuts = NutsConfig(num_warmup=20, num_samples=20, num_chains=1, max_tree_depth=5,
+                      exact_capacity=True)
+    refitter = Refitter(nuts=nuts)
+    post = refitter.fit(jax.random.key(0), features_from_configs(configs[:10]), loss[:10])
+    assert post.idata.log_likelihood["log_loss"].shape == (1, 20, 10)
+    assert np.all(np.isfinite(post.idata.log_likelihood["log_loss"].values))
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        refitter.fit(jax.random.key(1), features_from_configs(configs), loss)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert compiles
+    with pytest.raises(InferenceConfigError, match="exact_capacity"):
+        NutsConfig(exact_capacity=1)

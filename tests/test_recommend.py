@@ -171,11 +171,8 @@ def test_learning_rate_max_caps_the_choice_and_says_so():
     assert capped.learning_rate == pytest.approx(1e-3)
     assert capped.learning_rate_source == "posterior, capped at the explored maximum"
     from bayes_scaling.recommend import outside_explored
-    from bayes_scaling.space import RunConfig
 
-    runs = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
-                                            batch_size=128, learning_rate=lr,
-                                            train_flops=int(1e16)) for lr in (1e-4, 1e-3)])
+    runs = _runs_at_learning_rates(1e-4, 1e-3)
     flags = {f["name"]: f for f in outside_explored(capped, runs)}
     assert "learning_rate" not in flags  # the recommendation stays inside
     lr_star = flags["optimal_learning_rate_ci90_high"]  # the posterior's lr* does not
@@ -187,9 +184,16 @@ def test_learning_rate_max_caps_the_choice_and_says_so():
         recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=0.0)
 
 
+def _runs_at_learning_rates(*learning_rates):
+    from bayes_scaling.space import RunConfig
+
+    return features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
+                                            batch_size=128, learning_rate=lr,
+                                            train_flops=int(1e16)) for lr in learning_rates])
+
+
 def test_learning_rate_min_caps_the_choice_from_below_and_says_how_far_lr_star_is():
     from bayes_scaling.recommend import outside_explored
-    from bayes_scaling.space import RunConfig
 
     posterior = FakePosterior(lr0=5e-5)  # lr* at the target ~2e-5, below every tried lr
     free = recommend(jax.random.PRNGKey(0), posterior, 1e19)
@@ -198,9 +202,7 @@ def test_learning_rate_min_caps_the_choice_from_below_and_says_how_far_lr_star_i
     assert free.learning_rate < 5e-5 and free.learning_rate_source == "posterior"
     assert capped.learning_rate == pytest.approx(1e-4)
     assert capped.learning_rate_source == "posterior, capped at the explored minimum"
-    runs = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
-                                            batch_size=128, learning_rate=lr,
-                                            train_flops=int(1e16)) for lr in (1e-4, 1e-3)])
+    runs = _runs_at_learning_rates(1e-4, 1e-3)
     flags = {f["name"]: f for f in outside_explored(capped, runs)}
     assert "learning_rate" not in flags  # the recommendation stays inside
     lr_star = posterior.optimal_learning_rate(features_from_configs([capped.config()]))[0, 0]
