@@ -85,8 +85,8 @@ class NutsConfig:
     exact_capacity : bool
         Hold exactly the fitted rows instead of padding to the next power of two (False: the
         default, so that a refit with one more run reuses the compiled sampler). For a one-off
-        fit (``bayes-scaling fit``) the padding is only cost: 2,479 rows padded to 4,096 made
-        every gradient 65% dearer.
+        fit (``bayes-scaling fit``) the padding is only cost: 2,479 rows padded to 4,096 put
+        65% more rows into every gradient.
     init : str
         Where a fit without a warm start begins: ``"prior_median"`` (default: the prior median
         plus a small jitter per chain) or ``"map"`` (the posterior mode in the sampler's

@@ -18,7 +18,7 @@ from bayes_scaling.cli import checks
 __all__ = ["FIT_SAMPLER", "register"]
 
 #: The sampler of `fit` (``NutsConfig`` fields; one fit, so ``exact_capacity``: no padding for
-#: refits to reuse; 2,479 rows padded to 4,096 cost 65% more per gradient). 4 chains of 700
+#: refits to reuse; 2,479 rows padded to 4,096 put 65% more rows in every gradient). 4 chains of 700
 #: warmup and 2000 draws, trees up to depth 10. On the 99 real 2025 API rows the slowest sites
 #: are p_lr, b_lr and gamma (the learning-rate response: runs below lr* pin down only their
 #: products, and p_lr's upper tail runs into its prior's truncation at 2). The former 4 x (1000 +
