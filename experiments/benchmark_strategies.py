@@ -1,9 +1,10 @@
 """Benchmark the strategies on random truths, every run a Ray task (DESIGN.md §6, issue 10).
 
-Truths: members ``0 .. --truths - 1`` of the random family ``--family-seed`` of
-:mod:`bayes_scaling.simulator.random_truths` (every DESIGN §3 key varied). Each (truth, seed,
-strategy, budget) is one Ray task: the local machine by default (``--num-cpus`` workers),
-``--address HOST:PORT`` (or ``auto``) for a running cluster whose workers can import
+Truths: members ``--truth-offset .. --truth-offset + --truths - 1`` (default from 0) of the
+random family ``--family-seed`` of :mod:`bayes_scaling.simulator.random_truths` (every DESIGN §3
+key varied; an offset selects members held out from those a change was checked on). Each
+(truth, seed, strategy, budget) is one Ray task: the local machine by default (``--num-cpus``
+workers), ``--address HOST:PORT`` (or ``auto``) for a running cluster whose workers can import
 bayes_scaling. Seed ``s`` is the strategy's random key and an offset ``1000 s`` of the truth's
 noise seed, so a replicate draws new observation noise too. ``active`` runs once per criterion of
 ``--criteria`` (``n-opt``, the expected variance reduction of ln N_opt(target) per FLOP, or
@@ -360,7 +361,10 @@ def parse_args(argv):
     parser.add_argument("--tiny", action="store_true", help="smoke-test settings")
     parser.add_argument("--family-seed", type=int, default=0,
                         help="seed of the random truth family (default 0)")
-    parser.add_argument("--truths", type=int, default=10, help="members 0..N-1 (default 10)")
+    parser.add_argument("--truths", type=int, default=10,
+                        help="how many members (default 10): OFFSET..OFFSET+N-1")
+    parser.add_argument("--truth-offset", type=int, default=0,
+                        help="first member of the family (default 0)")
     parser.add_argument("--seeds", type=int, default=2, help="replicates (default 2)")
     parser.add_argument("--strategies", nargs="+", default=["active", *BASELINES])
     parser.add_argument("--criteria", nargs="+", default=["n-opt"],
@@ -392,6 +396,10 @@ def main(argv=None) -> int:
     budgets = args.budgets or ([2e17] if args.tiny else [5e17, 2e18])
     labels = strategy_labels(args.strategies, args.criteria)
     check_specs(labels, settings, budgets)
+    if args.truths < 1 or args.truth_offset < 0:
+        raise SystemExit(f"benchmark_strategies: --truths >= 1 and --truth-offset >= 0 expected, "
+                         f"got {args.truths} and {args.truth_offset}")
+    members = range(args.truth_offset, args.truth_offset + args.truths)
     out = Path(args.out)
     rows_path = Path(args.rows) if args.rows else out.with_name(out.stem + ".rows.jsonl")
     rows_path.parent.mkdir(parents=True, exist_ok=True)
@@ -400,7 +408,7 @@ def main(argv=None) -> int:
     done = read_rows(rows_path)
     specs, rows = [], []
     for budget in budgets:
-        for truth in range(args.truths):
+        for truth in members:
             for seed in range(args.seeds):
                 for label in labels:
                     spec = {"settings": settings_name, "family_seed": args.family_seed,
@@ -428,7 +436,7 @@ def main(argv=None) -> int:
 
     header = (
         f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})\n\n"
-        f"Truths: members 0-{args.truths - 1} of random family seed {args.family_seed} "
+        f"Truths: members {members[0]}-{members[-1]} of random family seed {args.family_seed} "
         f"(bayes_scaling.simulator.random_truths); seeds 0-{args.seeds - 1}; budgets "
         f"{', '.join(f'{b:.0e}' for b in budgets)}; target 1e19; loop settings {settings}. "
         f"This invocation ran {len(specs)} of {len(rows)} runs in {wall:.0f} s wall "
@@ -437,7 +445,7 @@ def main(argv=None) -> int:
             f"{i}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in family_truth(args.family_seed, i).items()
                                  if k != "L_init")
-            for i in range(args.truths)))
+            for i in members))
     if missing:
         header += (f"\n\n**Partial:** {missing} of the {missing + len(rows)} planned runs are "
                    "missing (written with --report-only); the medians and pairs below count "

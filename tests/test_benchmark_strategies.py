@@ -84,18 +84,21 @@ def test_tiny_run_on_local_ray_resumes(tmp_path):
     # isoflop-grid only (no NUTS) keeps this fast; the slow tier's test_run_cmd runs every
     # strategy through the script with --tiny
     out = tmp_path / "bench.md"
-    args = ["--tiny", "--truths", "1", "--seeds", "1", "--strategies", "isoflop-grid",
-            "--budgets", "1e17", "2e17", "--num-cpus", "2", "--no-progress", "--out", str(out)]
+    args = ["--tiny", "--truths", "1", "--truth-offset", "3", "--seeds", "1", "--strategies",
+            "isoflop-grid", "--budgets", "1e17", "2e17", "--num-cpus", "2", "--no-progress",
+            "--out", str(out)]
     assert bench.main(args) == 0
     rows_path = tmp_path / "bench.rows.jsonl"
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
     assert sorted(r["budget"] for r in rows) == [1e17, 2e17]
     for r in rows:
-        assert r["family_seed"] == 0 and r["strategy"] == "isoflop-grid"
+        assert r["family_seed"] == 0 and r["truth"] == 3 and r["strategy"] == "isoflop-grid"
         assert r["flops_used"] <= r["budget"]
         assert r["lr_error"] >= 0 and np.isfinite(r["regret"]) and r["node"]
     text = out.read_text()
-    assert text.startswith("# Strategy benchmark (tiny") and "random family seed 0" in text
+    assert text.startswith("# Strategy benchmark (tiny")
+    assert "members 3-3 of random family seed 0" in text
+    assert "3: E=" in text and "0: E=" not in text  # the values of the member run, only
     assert "| isoflop-grid | 1e+17 | 1 |" in text
     assert (tmp_path / "bench.png").stat().st_size > 1000
     before = rows_path.read_text()
