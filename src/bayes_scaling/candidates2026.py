@@ -57,6 +57,7 @@ __all__ = [
     "round_tokens",
     "training_config",
     "training_key",
+    "warmup_steps",
 ]
 
 #: Evaluations of a design run: only the final loss enters the fit and evaluation is charged.
@@ -187,8 +188,15 @@ def law_features(configs: Sequence[TrainingConfig]):
         block_params=n,
         embedding_params=np.array([c.total - c.non_embedding for c in counts], np.float64),
         flops_embedding_params=np.zeros(len(rows)),
+        warmup_steps=np.array([warmup_steps(c) for c in configs], np.float64),
         family=LAW_FAMILY,
     )
+
+
+def warmup_steps(config: TrainingConfig) -> int:
+    """The run's warmup steps, ``floor(S warmup_frac)`` as optax's schedule takes them (spec)."""
+    return math.floor(config.total_optimizer_steps
+                      * config.optimizer_config.lr_scheduler.warmup_frac)
 
 
 def _draw_shape(rng: np.random.Generator, space: CandidateSpace2026):
