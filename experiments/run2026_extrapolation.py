@@ -13,6 +13,13 @@ beyond the fitted runs). If the noise-free fit is as optimistic as the observed 
 optimism is the law's extrapolation in tokens, not noise, the token count, the runtime model or
 a missing discrepancy.
 
+Two ablations of the 2026 model terms (:mod:`bayes_scaling.model`) are fitted on the noise-free
+losses too: "no plateau" caps the loss at the untrained ``ln 32000`` (the prior of 2025 rows,
+``l_init ~ Normal(ln 32000, 0.2)``) instead of the early plateau, and "no warmup term" drops the
+runs' warmup steps (so :func:`bayes_scaling.law.warmup_penalty` is zero on every run). With
+both, the model is the one before those terms. Each fit's law line adds the medians of the
+saturation level ``l_init``, the learning rate's tokens exponent ``b_lr`` and ``c_warm``.
+
 Usage::
 
     python experiments/run2026_extrapolation.py [--truth 0] [--seed 0] [--tiny] [--out FILE]
@@ -32,8 +39,12 @@ import numpy as np
 
 from bayes_scaling.api2026.schemas import TrainingConfig
 from bayes_scaling.candidates2026 import law_features, training_config
+from bayes_scaling.features import RunFeatures
 from bayes_scaling.files import atomic_write_text
+from bayes_scaling.inference import Refitter
 from bayes_scaling.jobs_loop import jobs_backend, run_jobs_loop
+from bayes_scaling.loop import LoopConfig
+from bayes_scaling.model import PriorConfig
 from bayes_scaling.simulator.virtual2026 import VirtualJobsOracle
 
 # the sibling script's truths, loop settings and truth search (scripts are not a package)
@@ -107,20 +118,34 @@ def main(argv: Sequence[str] | None = None) -> str:
                      (0.01, 0.1, 0.3, 1.0))
     backend = jobs_backend(config)  # the loop's own final NUTS settings
     fit = backend.final_fit or backend.fit
+    nuts = LoopConfig.from_flat(final_num_warmup=config.final_num_warmup,
+                                final_num_samples=config.final_num_samples,
+                                final_num_chains=config.final_num_chains).final_nuts
+    default = PriorConfig()
+    no_plateau = Refitter(nuts=nuts, prior=PriorConfig(plateau_mean=default.l_init_mean,
+                                                       plateau_sd=default.l_init_sd)).fit
     features = law_features([o.config for o in done])
+    no_warmup = RunFeatures(**{**features.as_dict(), "warmup_steps": None})
     record = {"truth": args.truth, "seed": args.seed, "n_runs": len(done),
               "truth_constants": {k: getattr(truth, k) for k in ("E", "A", "B_data", "alpha",
                                                                   "beta", "K", "gamma", "lam")},
               "fits": {}}
     data = {"observed": [o.final_loss for o in done],
             "noise-free": [quality.true_loss(truth, o.config) for o in done]}
-    for name, losses in data.items():
-        posterior = fit(jax.random.PRNGKey(args.seed + 1), features,
-                        np.asarray(losses, np.float64))
+    fits = {"observed": (fit, features, data["observed"]),
+            "noise-free": (fit, features, data["noise-free"]),
+            "noise-free, no plateau": (no_plateau, features, data["noise-free"]),
+            "noise-free, no warmup term": (fit, no_warmup, data["noise-free"]),
+            "noise-free, neither (the model before both)": (no_plateau, no_warmup,
+                                                            data["noise-free"])}
+    for name, (fitter, feats, losses) in fits.items():
+        posterior = fitter(jax.random.PRNGKey(args.seed + 1), feats,
+                           np.asarray(losses, np.float64))
         law = posterior.law_params()
-        record["fits"][name] = {
-            "law": {k: float(np.median(getattr(law, k))) for k in law._fields},
-            "rows": compare(truth, posterior, configs)}
+        medians = {k: float(np.median(getattr(law, k))) for k in law._fields}
+        medians.update({k: float(np.median(posterior.draws[k]))
+                        for k in ("l_init", "b_lr", "c_warm")})
+        record["fits"][name] = {"law": medians, "rows": compare(truth, posterior, configs)}
     lines = [
         "# `run --api 2026`: where the predicted loss goes wrong",
         "",
@@ -130,14 +155,17 @@ def main(argv: Sequence[str] | None = None) -> str:
         "observed final losses and on the truth's noise-free mean final losses. Each row is at "
         "the fit's posterior-median optimal learning rate; the last row is the truth's best "
         f"{args.hours:g}-hour configuration, the others the recommended shape at 1%, 10%, 30% and "
-        "100% of its tokens. err = law mean - truth mean; u = nats beyond the fitted runs.",
+        "100% of its tokens. err = law mean - truth mean; u = nats beyond the fitted runs. "
+        "The ablations (module docstring) refit the noise-free losses without the 2026 "
+        "model's plateau cap, without its warmup term, and without both.",
         "",
         "Truth constants: " + ", ".join(f"{k} {v:.4g}" for k, v in
                                         record["truth_constants"].items()) + ".",
         "",
     ]
     for name, fitted in record["fits"].items():
-        lines += [f"## {name} losses", "",
+        head, _, ablation = name.partition(", ")
+        lines += [f"## {head} losses{', ' + ablation if ablation else ''}", "",
                   "Law (medians, internal units): " + ", ".join(
                       f"{k} {v:.4g}" for k, v in fitted["law"].items()) + ".", "",
                   "| hidden | layers | batch | tokens | lr | truth | law | err | u |",

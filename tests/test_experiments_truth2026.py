@@ -41,7 +41,10 @@ def test_run2026_extrapolation_tiny_fits_observed_and_noise_free(tmp_path):
     out = tmp_path / "extrapolation.md"
     text = _load("run2026_extrapolation").main(["--tiny", "--out", str(out)])
     record = json.loads(out.with_suffix(".json").read_text())
-    assert set(record["fits"]) == {"observed", "noise-free"} and out.read_text() == text
+    assert set(record["fits"]) == {
+        "observed", "noise-free", "noise-free, no plateau", "noise-free, no warmup term",
+        "noise-free, neither (the model before both)"} and out.read_text() == text
+    assert "## noise-free losses, no plateau" in text
     for fitted in record["fits"].values():
         rows = fitted["rows"]
         assert len(rows) == 5 and all(r["err"] == r["law"] - r["truth"] for r in rows)

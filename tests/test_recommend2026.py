@@ -12,7 +12,7 @@ from bayes_scaling.jobs_loop import residual_choices
 from bayes_scaling.memory2026 import B200_MEMORY_BYTES, config_memory_bytes
 from bayes_scaling.oracle import ExperimentOutcome
 from bayes_scaling.params2026 import count_params_2026
-from bayes_scaling.recommend2026 import choose_target_config
+from bayes_scaling.recommend2026 import choose_target_config, target_score
 from bayes_scaling.runtime_model import RuntimeModel, RuntimePrior
 from bayes_scaling.simulator.truth2026 import Truth2026, simulate_run
 from fake_posterior import FakePosterior
@@ -73,15 +73,15 @@ def test_the_choice_fills_the_hours_and_beats_its_neighbours_at_their_own_tokens
     longer = cfg.model_copy(update={"total_train_tokens": cfg.total_train_tokens + 2 * unit})
     assert runtime.seconds([longer])[0] > choice.predicted_seconds
     # the exact (PyTorch-counted) features of its neighbours, each at its own tokens, score no
-    # better: the choice is the minimiser of expected loss at each shape's own 48-hour tokens
-    own = posterior.expected_loss(law_features([cfg]))[0]
+    # better: the choice is the minimiser of the score at each shape's own 48-hour tokens
+    own = target_score(posterior, law_features([cfg]))[0]
     assert own == pytest.approx(choice.expected_loss, abs=1e-6)
     d, layers = arch.hidden_size, arch.num_hidden_layers
     checked = 0
     for nd, nl in ((d - 128, layers), (d + 128, layers), (d, layers - 1), (d, layers + 1)):
         other = _variant(cfg, d=nd, layers=nl, runtime=runtime)
         if config_memory_bytes(other) <= B200_MEMORY_BYTES and BAND[0] <= nd / nl <= BAND[1]:
-            assert posterior.expected_loss(law_features([other]))[0] >= own - 1e-6
+            assert target_score(posterior, law_features([other]))[0] >= own - 1e-6
             checked += 1
     assert checked >= 2
 

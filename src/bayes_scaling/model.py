@@ -44,6 +44,26 @@ batch sizes and shapes do not bias ``N_opt``:
   losses below ~1e14 FLOPs sit flat at ~10.5), so the API mean is the soft minimum
   ``l_init - softplus(k (l_init - raw)) / k`` with ``l_init`` and ``k`` learned.
 
+**2026 job-API rows** (:func:`bayes_scaling.candidates2026.law_features`; they state their
+schedule, so :class:`~bayes_scaling.features.RunFeatures` carries ``warmup_steps``) get two more
+things, and nothing else changes (2025 and generic rows carry no ``warmup_steps`` and keep the
+model above bit for bit):
+
+- *Warmup.* ``+ c_warm (lr / lr*)^2 exp(-W / W0)`` inside the shape factor, ``W`` the run's
+  warmup steps (:func:`bayes_scaling.law.warmup_penalty`, which cites the literature), sites
+  :data:`WARMUP_SITES`. The 2026 loop varies the warmup fraction and the run length together, so
+  without it the extra loss of short runs at high rates reads as an optimal learning rate that
+  rises with the tokens (``b_lr`` -0.17 on the default 2026 truth's runs, the truth's 0) and the
+  48-hour recommendation's rate comes out twice the best.
+- *Early plateau.* The soft saturation's level ``l_init`` takes the prior
+  ``Normal(plateau_mean, plateau_sd)`` = ``Normal(7.3, 0.5)``, the unigram entropy of the data
+  (:class:`PriorConfig`), instead of the untrained ``ln 32000``: real learning curves drop to
+  the unigram plateau within a few dozen steps (the 2025 API's regressor sat at ``ln 32000``
+  instead), and the loop's shortest runs end there. Capped at ``ln 32000`` the law bent its
+  exponents to reach them: fitted on the default 2026 truth's noise-free final losses it had
+  ``E`` 1.6 and ``beta`` 0.17 (truth 2.4, 0.28) and predicted the 48-hour loss 0.18 too low;
+  with the plateau, ``E`` 2.44 and ``beta`` 0.28 (``experiments/results/run2026_extrapolation.md``).
+
 **Likelihood.** Student-t on ``ln loss`` (``PriorConfig.student_df``): relative errors as in
 Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails absorb outliers
 (digitisation errors, the real API's regressor plateaus) instead of letting them drag the
