@@ -133,3 +133,48 @@ def test_residual_choice_never_recommends_head_dimension_32(posterior):
     done = [_outcome(32, 3.0, i) for i in range(4)] + [_outcome(128, 6.0, i) for i in range(4)]
     done += [_outcome(64, 6.2, i) for i in range(4)]
     assert residual_choices(posterior, done)["head_dim"] == 128
+
+
+def test_target_score_is_the_geometric_posterior_mean_and_ignores_the_discrepancy():
+    import arviz as az
+    import jax
+    import numpy as np
+    from numpyro.infer import Predictive
+
+    from bayes_scaling.diagnostics import diagnose
+    from bayes_scaling.model import (
+        CORE_LATENT,
+        DataRange,
+        PriorConfig,
+        make_model_data,
+        scaling_model,
+    )
+    from bayes_scaling.posterior import DISCREPANCY_GROUP, Posterior
+
+    runs = [training_config(hidden_size=d, num_layers=4, head_dim=64, intermediate_size=3 * d,
+                            peak_learning_rate=1e-3, warmup_frac=0.05, batch_size=64,
+                            tokens=t, max_runtime_seconds=100.0)
+            for d, t in ((256, 2e8), (512, 1e9))]
+    features = law_features(runs)
+    prior = PriorConfig()
+    draws = Predictive(scaling_model, num_samples=32)(
+        jax.random.key(4), make_model_data(features), prior=prior, nuisance=True)
+    sites = {k: np.asarray(v).reshape(1, 32) for k, v in draws.items()
+             if k not in ("log_loss", "loss")}
+
+    def posterior(tau):
+        idata = az.from_dict(posterior=sites, **{DISCREPANCY_GROUP: {
+            "tau_x": np.full((1, 32), tau), "z_x": np.ones((1, 32))}})
+        return Posterior(idata=idata, diagnostics=diagnose(idata, CORE_LATENT, 0), prior=prior,
+                         nuisance=True, data_range=DataRange.from_features(features.take([0])),
+                         family=features.family)
+
+    calm, wild = posterior(0.0), posterior(0.3)
+    mean = calm.predict_mean(features)
+    np.testing.assert_allclose(target_score(calm, features),
+                               np.exp(np.mean(np.log(mean), axis=0)), rtol=1e-12)
+    np.testing.assert_allclose(target_score(wild, features), target_score(calm, features),
+                               rtol=1e-12)
+    # the expected loss it replaced grows with the discrepancy beyond the data (row 1 only)
+    assert wild.expected_loss(features)[1] > calm.expected_loss(features)[1] * 1.01
+    assert wild.expected_loss(features)[0] == pytest.approx(calm.expected_loss(features)[0])
