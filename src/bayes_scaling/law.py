@@ -208,8 +208,8 @@ def warmup_penalty(params: dict, x, warmup_steps):
     ``2 / (1 - beta2)`` (Ma & Yarats 2021, "On the adequacy of untuned warmup for adaptive
     optimization"; Liu et al. 2020, RAdam). A long run at a fixed warmup fraction pays nothing;
     a short one pays up to ``c_warm (lr / lr*)^2``. Without the term the loss of short runs at
-    high rates reads as an optimal rate that rises with the tokens, which sends the 48-hour
-    recommendation to twice the best rate (``docs/api2026_simulator.md``).
+    high rates can read as an optimal rate that rises with the tokens, which sends a 48-hour
+    recommendation to too high a rate (``docs/api2026_simulator.md``).
     """
     return params["c_warm"] * jnp.exp(2.0 * x - warmup_steps / jnp.exp(params["log_w0"]))
 

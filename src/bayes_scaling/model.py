@@ -52,17 +52,17 @@ model above bit for bit):
 - *Warmup.* ``+ c_warm (lr / lr*)^2 exp(-W / W0)`` inside the shape factor, ``W`` the run's
   warmup steps (:func:`bayes_scaling.law.warmup_penalty`, which cites the literature), sites
   :data:`WARMUP_SITES`. The 2026 loop varies the warmup fraction and the run length together, so
-  without it the extra loss of short runs at high rates reads as an optimal learning rate that
-  rises with the tokens (``b_lr`` -0.17 on the default 2026 truth's runs, the truth's 0) and the
-  48-hour recommendation's rate comes out twice the best.
+  without it the extra loss of short runs at high rates can read as an optimal learning rate
+  that rises with the tokens (``b_lr < 0``), which sends a 48-hour run to too high a rate.
 - *Early plateau.* The soft saturation's level ``l_init`` takes the prior
   ``Normal(plateau_mean, plateau_sd)`` = ``Normal(7.3, 0.5)``, the unigram entropy of the data
   (:class:`PriorConfig`), instead of the untrained ``ln 32000``: real learning curves drop to
   the unigram plateau within a few dozen steps (the 2025 API's regressor sat at ``ln 32000``
-  instead), and the loop's shortest runs end there. Capped at ``ln 32000`` the law bent its
-  exponents to reach them: fitted on the default 2026 truth's noise-free final losses it had
-  ``E`` 1.6 and ``beta`` 0.17 (truth 2.4, 0.28) and predicted the 48-hour loss 0.18 too low;
-  with the plateau, ``E`` 2.44 and ``beta`` 0.28 (``experiments/results/run2026_extrapolation.md``).
+  instead), and the loop's shortest runs end there. Capped at ``ln 32000`` the law bends its
+  exponents to reach them: fitted on the default 2026 truth's noise-free final losses of the
+  runs the loop bought with the model before these terms, it had ``E`` 1.18 and ``beta`` 0.13
+  (truth 2.4, 0.28) and predicted the 48-hour loss 0.31 too low; with the plateau, ``E`` 2.58,
+  ``beta`` 0.33 and +0.055 (``experiments/results/run2026_extrapolation_before.md``).
 
 **Likelihood.** Student-t on ``ln loss`` (``PriorConfig.student_df``): relative errors as in
 Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails absorb outliers
