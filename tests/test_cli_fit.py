@@ -23,8 +23,9 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
     assert rec["num_heads"] * 64 == rec["d_model"] and rec["batch_size"] in (128, 256)
     assert 1e-5 <= rec["learning_rate"] <= 1e-2
     column = header.split(",").index("learning_rate")
-    tried = max(float(r.split(",")[column]) for r in body[::3])
-    assert rec["learning_rate"] <= tried * (1 + 1e-9)  # capped at the explored maximum
+    tried = [float(r.split(",")[column]) for r in body[::3]]
+    assert rec["learning_rate"] <= max(tried) * (1 + 1e-9)  # capped at the explored maximum
+    assert rec["learning_rate"] >= min(tried) * (1 - 1e-9)  # and at the explored minimum
     assert "learning_rate" not in {flag["name"] for flag in rec["outside_explored"]}
     assert np.isclose(rec["tokens"] * 6 * rec["non_embedding_params"], 1e19)
     lo, hi = rec["predicted_loss"]["ci90"]
@@ -33,6 +34,8 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
                  "ppc.png", "isoflops_predictive.png"):
         assert (out / name).exists()
     assert report["shape_rule"] == "expected_loss"
+    assert report["nuts"] == {"num_warmup": 20, "num_samples": 20, "num_chains": 1,
+                              "init": "prior_median"}
     assert report["law_units"].startswith("internal")
     assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
     md = (out / "report.md").read_text()

@@ -1,10 +1,11 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.features import features_from_configs, features_from_generic
-from bayes_scaling.inference import NutsConfig, Refitter, fit_posterior
+from bayes_scaling.inference import InferenceConfigError, NutsConfig, Refitter, fit_posterior
 from bayes_scaling.simulator.truth import Truth, observed_loss
 from bayes_scaling.space import RunConfig
 
@@ -228,3 +229,70 @@ def test_recovery_of_a_learning_rate_power_law_in_size_and_tokens():
     median = np.median(post.optimal_learning_rate(features_from_configs(probe)), axis=0)
     true = [float(optimal_learning_rate(truth, 1024, 12, c.train_flops)) for c in probe]
     np.testing.assert_allclose(np.log(median), np.log(true), atol=np.log(1.4))
+
+
+def test_find_mode_reaches_the_minimum_and_falls_back_on_a_bad_one():
+    from bayes_scaling.inference import find_mode
+
+    centre = {"a": np.array(1.5), "b": np.array([-2.0, 0.5])}
+
+    def potential(z):  # a correlated Gaussian's negative log density, mode at ``centre``
+        x = jnp.concatenate([jnp.atleast_1d(z["a"] - centre["a"]), z["b"] - centre["b"]])
+        return 0.5 * x @ jnp.array([[2.0, 0.9, 0.0], [0.9, 1.0, 0.3], [0.0, 0.3, 4.0]]) @ x
+
+    start = {"a": jnp.array(0.0), "b": jnp.zeros(2)}
+    mode, usable = find_mode(potential, start)
+    assert bool(usable)
+    np.testing.assert_allclose(mode["a"], centre["a"], atol=1e-5)
+    np.testing.assert_allclose(mode["b"], centre["b"], atol=1e-5)
+    # a potential that is NaN away from the start: the start comes back, flagged unusable
+    mode, usable = find_mode(lambda z: jnp.where(z["a"] == 0.0, 0.0, jnp.nan) + potential(z),
+                             start)
+    assert not bool(usable) and float(mode["a"]) == 0.0
+
+
+def test_map_init_starts_the_chains_in_the_typical_set():
+    # a law far from the prior's median and 1% noise: a well-defined mode away from the start
+    n = np.tile(np.geomspace(1e7, 1e9, 8), 3)
+    tokens = n * np.repeat([5.0, 20.0, 80.0], 8)
+    loss = (3.0 + 900 * n**-0.6 + 300 * tokens**-0.2) * np.exp(
+        0.01 * np.random.default_rng(0).standard_normal(n.size))
+    features = features_from_generic(n, tokens)
+    log_density = {}
+    for init in ("prior_median", "map"):  # 3 warmup steps of short trees: too few to travel
+        nuts = NutsConfig(num_warmup=3, num_samples=5, num_chains=1, max_tree_depth=3,
+                          init=init)
+        post = fit_posterior(jax.random.key(0), features, loss, nuts=nuts)
+        log_density[init] = float(post.idata.sample_stats["lp"].mean())
+    assert log_density["map"] > log_density["prior_median"] + 10
+    with pytest.raises(InferenceConfigError, match="init: expected one of"):
+        NutsConfig(init="laplace")
+
+
+def test_exact_capacity_holds_only_the_fitted_rows():
+    # no padding: a refit with one more run compiles a new sampler (the padded default does not,
+    # test_refit_with_one_more_run_does_not_recompile), and the fit itself is the same model
+    from jax import monitoring
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    configs = _design(11)
+    loss = [observed_loss(Truth(), c) for c in configs]
+    nuts = NutsConfig(num_warmup=20, num_samples=20, num_chains=1, max_tree_depth=5,
+                      exact_capacity=True)
+    refitter = Refitter(nuts=nuts)
+    post = refitter.fit(jax.random.key(0), features_from_configs(configs[:10]), loss[:10])
+    assert post.idata.log_likelihood["log_loss"].shape == (1, 20, 10)
+    assert np.all(np.isfinite(post.idata.log_likelihood["log_loss"].values))
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        refitter.fit(jax.random.key(1), features_from_configs(configs), loss)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert compiles
+    with pytest.raises(InferenceConfigError, match="exact_capacity"):
+        NutsConfig(exact_capacity=1)

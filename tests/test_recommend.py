@@ -171,11 +171,8 @@ def test_learning_rate_max_caps_the_choice_and_says_so():
     assert capped.learning_rate == pytest.approx(1e-3)
     assert capped.learning_rate_source == "posterior, capped at the explored maximum"
     from bayes_scaling.recommend import outside_explored
-    from bayes_scaling.space import RunConfig
 
-    runs = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
-                                            batch_size=128, learning_rate=lr,
-                                            train_flops=int(1e16)) for lr in (1e-4, 1e-3)])
+    runs = _runs_at_learning_rates(1e-4, 1e-3)
     flags = {f["name"]: f for f in outside_explored(capped, runs)}
     assert "learning_rate" not in flags  # the recommendation stays inside
     lr_star = flags["optimal_learning_rate_ci90_high"]  # the posterior's lr* does not
@@ -185,3 +182,41 @@ def test_learning_rate_max_caps_the_choice_and_says_so():
     assert loose.learning_rate == free.learning_rate and loose.learning_rate_source == "posterior"
     with pytest.raises(InvalidConfigError, match="learning_rate_max"):
         recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=0.0)
+
+
+def _runs_at_learning_rates(*learning_rates):
+    from bayes_scaling.space import RunConfig
+
+    return features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4,
+                                            batch_size=128, learning_rate=lr,
+                                            train_flops=int(1e16)) for lr in learning_rates])
+
+
+def test_learning_rate_min_caps_the_choice_from_below_and_says_how_far_lr_star_is():
+    from bayes_scaling.recommend import outside_explored
+
+    posterior = FakePosterior(lr0=5e-5)  # lr* at the target ~2e-5, below every tried lr
+    free = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    capped = recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_min=1e-4,
+                       learning_rate_max=1e-3)
+    assert free.learning_rate < 5e-5 and free.learning_rate_source == "posterior"
+    assert capped.learning_rate == pytest.approx(1e-4)
+    assert capped.learning_rate_source == "posterior, capped at the explored minimum"
+    runs = _runs_at_learning_rates(1e-4, 1e-3)
+    flags = {f["name"]: f for f in outside_explored(capped, runs)}
+    assert "learning_rate" not in flags  # the recommendation stays inside
+    lr_star = posterior.optimal_learning_rate(features_from_configs([capped.config()]))[0, 0]
+    median = flags["optimal_learning_rate_median"]  # the posterior's lr* does not
+    assert median["side"] == "below" and median["factor"] == pytest.approx(1e-4 / lr_star)
+    assert flags["optimal_learning_rate_ci90_low"]["side"] == "below"
+    assert "optimal_learning_rate_ci90_high" not in flags
+    # uncapped, the recommendation itself is flagged below the explored range
+    assert {f["name"]: f for f in outside_explored(free, runs)}["learning_rate"]["side"] == "below"
+    # a floor below the posterior's choice changes nothing
+    loose = recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_min=1e-5)
+    assert loose.learning_rate == free.learning_rate and loose.learning_rate_source == "posterior"
+    with pytest.raises(InvalidConfigError, match="learning_rate_min"):
+        recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_min=0.0)
+    with pytest.raises(InvalidConfigError, match="learning_rate_min: expected at most"):
+        recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_min=2e-3,
+                  learning_rate_max=1e-3)

@@ -19,6 +19,7 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_median
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, log_likelihood
@@ -46,6 +47,7 @@ __all__ = [
     "NutsConfig",
     "Refitter",
     "build_inference_data",
+    "find_mode",
     "padded_capacity",
     "fit_posterior",
 ]
@@ -54,6 +56,11 @@ logger = logging.getLogger(__name__)
 
 class InferenceConfigError(BayesScalingError, ValueError):
     """A sampler setting outside its valid range."""
+
+
+_INITS = ("prior_median", "map")
+#: BFGS iterations of :func:`find_mode` (it stops earlier at its gradient tolerance).
+MODE_MAX_ITER = 500
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +83,20 @@ class NutsConfig:
         move in lockstep at the deepest tree of the two) or ``"vectorized"``.
     min_capacity : int
         Smallest padded data size of the :class:`Refitter`.
+    exact_capacity : bool
+        Hold exactly the fitted rows instead of padding to the next power of two (False: the
+        default, so that a refit with one more run reuses the compiled sampler). For a one-off
+        fit (``bayes-scaling fit``) the padding is only cost: 2,479 rows padded to 4,096 put
+        65% more rows into every gradient.
+    init : str
+        Where a fit without a warm start begins: ``"prior_median"`` (default: the prior median
+        plus a small jitter per chain) or ``"map"`` (the posterior mode in the sampler's
+        unconstrained coordinates, found by BFGS from the prior median, plus the same jitter;
+        chains then spend their warmup adapting the step size and mass matrix near the typical
+        set instead of travelling to it; see :func:`find_mode`). On the 99 course API rows of
+        2025 it did not raise the ESS (4 x 1000 + 1000: bulk ESS 551 and 543 against 621 and
+        838 at seeds 0 and 1), and a mode can be degenerate where the runs are fewer than the
+        parameters, so it stays opt-in (``bayes-scaling fit --init map``).
     """
 
     num_warmup: int = 400
@@ -86,6 +107,8 @@ class NutsConfig:
     dense_mass: bool = True
     chain_method: str = "sequential"
     min_capacity: int = 64
+    exact_capacity: bool = False
+    init: str = "prior_median"
 
     def __post_init__(self):
         for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "min_capacity"):
@@ -100,6 +123,11 @@ class NutsConfig:
             raise InferenceConfigError(
                 f"chain_method: expected 'vectorized' or 'sequential', got {self.chain_method!r}"
             )
+        if not isinstance(self.exact_capacity, bool):
+            raise InferenceConfigError(
+                f"exact_capacity: expected True or False, got {self.exact_capacity!r}")
+        if self.init not in _INITS:
+            raise InferenceConfigError(f"init: expected one of {_INITS}, got {self.init!r}")
 
     @classmethod
     def for_report(cls) -> NutsConfig:
@@ -112,6 +140,31 @@ class NutsConfig:
         compilation of the sampler (~20-45 s depending on load).
         """
         return cls(num_warmup=500, num_samples=1000, num_chains=4)
+
+
+def find_mode(potential_fn, z0: dict, max_iter: int = MODE_MAX_ITER) -> tuple[dict, jax.Array]:
+    """The minimum of ``potential_fn`` (a posterior mode, unconstrained) by BFGS from ``z0``.
+
+    Parameters
+    ----------
+    potential_fn : callable
+        Negative log density of the unconstrained latent sites, ``dict -> scalar``.
+    z0 : dict of str to array
+        The start (the prior median in :class:`Refitter`).
+    max_iter : int
+
+    Returns
+    -------
+    (dict, jax.Array)
+        The mode found, as ``z0``'s structure, and whether it is usable (finite, and no worse
+        than ``z0``); the caller falls back to ``z0`` where it is not. Pure and jittable.
+    """
+    flat0, unravel = ravel_pytree(z0)
+    result = jax.scipy.optimize.minimize(lambda x: potential_fn(unravel(x)), flat0,
+                                         method="BFGS", options={"maxiter": max_iter})
+    usable = jnp.all(jnp.isfinite(result.x)) & jnp.isfinite(result.fun) & (
+        result.fun <= potential_fn(z0))
+    return unravel(jnp.where(usable, result.x, flat0)), usable
 
 
 def _latent_names(nuisance: bool, warmup: bool = False) -> tuple[str, ...]:
@@ -270,7 +323,10 @@ class Refitter:
         pointwise = jax.jit(
             lambda sites, data, loss: log_likelihood(model, sites, data, loss=loss)[OBSERVED_SITE]
         )
-        self._programs[key] = (info.z, run, constrain, pointwise)
+        mode = None
+        if nuts.init == "map":
+            mode = jax.jit(lambda z0, data, loss: find_mode(potential_gen(data, loss=loss), z0))
+        self._programs[key] = (info.z, run, constrain, pointwise, mode)
         return self._programs[key]
 
     def fit(self, rng_key, features: RunFeatures, loss, *, label: str | None = None) -> Posterior:
@@ -289,7 +345,8 @@ class Refitter:
         if not np.all(np.isfinite(loss) & (loss > 0)):
             raise BayesScalingError("loss: expected finite positive values")
         nuisance = bool(np.any(features.is_config))
-        capacity = padded_capacity(len(features), self.nuts.min_capacity)
+        capacity = (len(features) if self.nuts.exact_capacity
+                    else padded_capacity(len(features), self.nuts.min_capacity))
         data = make_model_data(features, capacity).as_jax()
         padded = np.ones(capacity)
         padded[: len(loss)] = loss
@@ -311,11 +368,16 @@ class Refitter:
             logger.info("%s on %d runs: compiling the sampler (%d chains x %d + %d; once per "
                         "data size)", label, len(loss), chains, nuts.num_warmup,
                         nuts.num_samples)
-        z_init, run, constrain, pointwise = self._program(init_key, capacity, nuisance, data,
-                                                          padded)
+        z_init, run, constrain, pointwise, mode = self._program(init_key, capacity, nuisance,
+                                                                data, padded)
         z0 = self._last_z.get((nuisance, warmup))
         if z0 is None:
-            # prior median plus a small jitter per chain, so r-hat can see disagreement
+            if mode is not None:
+                z_init, found = mode(z_init, data, padded)
+                if not bool(found):
+                    logger.info("%s: no usable posterior mode found; starting at the prior "
+                                "median", label)
+            # the start plus a small jitter per chain, so r-hat can see disagreement
             leaves, tree = jax.tree.flatten(z_init)
             keys = jax.random.split(jitter_key, len(leaves))
             z0 = jax.tree.unflatten(tree, [

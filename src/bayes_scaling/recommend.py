@@ -25,16 +25,22 @@ discrepancy's expected cost included). Averaging over draws is what makes an ext
 data cannot support cost what its uncertainty costs: where ``lr*`` at the target is uncertain
 and the loss is asymmetric in ``ln(lr / lr*)`` (slow progress below, instability above), the
 expected loss moves the choice off the median to the safer side. The learning rate is clipped to
-[1e-5, 1e-2], and, with ``learning_rate_max`` (``bayes-scaling fit`` passes the largest learning
-rate its runs tried), to at most that: the expected loss above the explored range is the model's
-extrapolation of its learning-rate response into a region no run measured (on the 2025 course API
+[1e-5, 1e-2], and, with ``learning_rate_max`` and ``learning_rate_min`` (``bayes-scaling fit``
+passes the largest and the smallest learning rate its runs tried), to that range. Above it, the
+expected loss is the model's extrapolation of its learning-rate response into a region no run
+measured (on the 2025 course API
 rows every budget's best run is at the API's maximum, 1e-3, and the posterior's ``lr*`` at 1e19
 sits at 2-5 times it, carried by the shape of the response below 1e-3 alone), while the published
 fits agree that ``lr*`` falls along the compute-optimal path (DeepSeek-AI 2024: ``lr* ∝
 C^-0.125``; Step Law, Li et al. 2025: ``N^-0.713 D^0.307``, i.e. ``C^-0.2`` at a fixed ratio of
 tokens to parameters; Porian et al. 2024), so a run larger than the fitted ones does not call for a
-learning rate above the largest the fitted ones tried. The source then reads ``"posterior, capped
-at the explored maximum"`` and the report keeps the posterior's ``lr*`` interval.
+learning rate above the largest the fitted ones tried. Below it, the same holds in the other
+direction: a value under the smallest learning rate any run tried is carried by the fitted
+exponents of ``lr*`` alone (on the 2024 course API rows, every run at 1e-4, 5e-4 or 1e-3, the
+expected-loss choice at 1e19 was 1.35e-5), and the loss of a too-small learning rate is what no
+run measured either. The source then reads ``"posterior, capped at the explored maximum"`` (or
+``minimum``) and the report keeps the posterior's ``lr*`` interval and says how far outside the
+explored range its median and 90% interval lie (:func:`outside_explored`).
 Where the posterior has no learning-rate term (NaN ``lr*``), the GPT-3 table
 (Brown et al. 2020, table 2.1) interpolated in log-log at the model's size, and the batch size
 with the lower expected loss (128 on a tie).
@@ -132,7 +138,8 @@ class Recommendation:
         for generic rows.
     learning_rate_source : str
         ``"posterior"``, ``"posterior, capped at the explored maximum"`` (the expected-loss
-        choice lay at or above ``learning_rate_max``), ``"default"`` (GPT-3 table; the model has
+        choice lay at or above ``learning_rate_max``), ``"posterior, capped at the explored
+        minimum"`` (at or below ``learning_rate_min``), ``"default"`` (GPT-3 table; the model has
         no learning-rate term) or ``"none"`` (generic rows).
     non_embedding_params : int
         Exact count of the reference model of this shape (generic rows: the posterior median
@@ -246,8 +253,9 @@ def median_learning_rate(posterior: PosteriorQueries, features) -> np.ndarray | 
 
 def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
                     family: CountFamily = FAMILY_2025,
-                    lr_max: float = LEARNING_RATE_CLIP[1]) -> tuple[np.ndarray, bool]:
-    """Median optimal lr per shape (clipped, <= ``lr_max``); whether the posterior gave it."""
+                    lr_range: tuple[float, float] = LEARNING_RATE_CLIP,
+                    ) -> tuple[np.ndarray, bool]:
+    """Median optimal lr per shape (clipped to ``lr_range``); whether the posterior gave it."""
     probe = [_config(d, L, batch_size, 1e-3, flops, family)
              for d, L in zip(d_model, num_layers, strict=True)]
     median = median_learning_rate(posterior, features_from_configs(probe, family=family))
@@ -255,7 +263,7 @@ def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
         n = family.counts(np.asarray(d_model), np.asarray(num_layers))[3]
         fallback = np.array([default_learning_rate(x) for x in np.atleast_1d(n)])
         return fallback, False
-    return np.minimum(median, lr_max), True
+    return np.clip(median, *lr_range), True
 
 
 def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> int:
@@ -267,7 +275,8 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
 
 
 def _settings(posterior, d_best: int, l_best: int, target_flops: float,
-              family: CountFamily = FAMILY_2025, lr_max: float = LEARNING_RATE_CLIP[1]):
+              family: CountFamily = FAMILY_2025,
+              lr_range: tuple[float, float] = LEARNING_RATE_CLIP):
     """Batch size and learning rate of lowest expected loss for one shape; see module docs."""
     configs, order, from_posterior = [], [], True
     for rank, batch_size in enumerate(_BATCH_SIZES):
@@ -275,7 +284,7 @@ def _settings(posterior, d_best: int, l_best: int, target_flops: float,
                                              target_flops, family)
         factors = LEARNING_RATE_FACTORS if from_posterior else np.ones(1)
         for factor in factors:
-            x = float(np.clip(lr[0] * factor, LEARNING_RATE_CLIP[0], lr_max))
+            x = float(np.clip(lr[0] * factor, *lr_range))
             configs.append(_config(d_best, l_best, batch_size, x, target_flops, family))
             order.append(abs(np.log(factor)) + 10.0 * rank)
     expected = posterior.expected_loss(features_from_configs(configs, family=family))
@@ -329,6 +338,7 @@ def recommend(
     generic: bool = False,
     family: CountFamily = FAMILY_2025,
     learning_rate_max: float | None = None,
+    learning_rate_min: float | None = None,
 ) -> Recommendation:
     """Choose the configuration to train at ``target_flops`` from a posterior.
 
@@ -353,6 +363,9 @@ def recommend(
     learning_rate_max : float, optional
         Largest learning rate to recommend (the largest the fitted runs tried; see the module
         docstring); None: only the clip ``LEARNING_RATE_CLIP``.
+    learning_rate_min : float, optional
+        Smallest learning rate to recommend (the smallest the fitted runs tried); None: only
+        the clip. Must not exceed ``learning_rate_max``.
 
     Returns
     -------
@@ -367,12 +380,7 @@ def recommend(
         raise InvalidConfigError(f"target_flops: expected a positive number, got {target_flops!r}")
     if shape_rule not in _SHAPE_RULES:
         raise InvalidConfigError(f"shape_rule: expected one of {_SHAPE_RULES}, got {shape_rule!r}")
-    lr_max = LEARNING_RATE_CLIP[1]
-    if learning_rate_max is not None:
-        if not np.isfinite(learning_rate_max) or learning_rate_max <= LEARNING_RATE_CLIP[0]:
-            raise InvalidConfigError(f"learning_rate_max: expected a number above "
-                                     f"{LEARNING_RATE_CLIP[0]:g}, got {learning_rate_max!r}")
-        lr_max = min(lr_max, float(learning_rate_max))
+    lr_range = _learning_rate_range(learning_rate_min, learning_rate_max)
     if generic:
         return _recommend_generic(rng_key, posterior, target_flops)
     d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True,
@@ -391,7 +399,7 @@ def recommend(
             inside = np.array([_shape_by_median(n_median, d_model, num_layers, n_params,
                                                 aspect_ratio_band)])
         lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops,
-                                 family, lr_max)
+                                 family, lr_range)
         configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops, family)
                    for i, lr in zip(inside, lrs, strict=True)]
         mean_loss = posterior.expected_loss(features_from_configs(configs, family=family))
@@ -401,11 +409,14 @@ def recommend(
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
     chosen, from_posterior = _settings(posterior, int(d_model[best]), int(num_layers[best]),
-                                       target_flops, family, lr_max)
+                                       target_flops, family, lr_range)
     source = "posterior" if from_posterior else "default"
     if (from_posterior and learning_rate_max is not None
-            and chosen.learning_rate >= lr_max * (1 - 1e-9)):
+            and chosen.learning_rate >= lr_range[1] * (1 - 1e-9)):
         source = "posterior, capped at the explored maximum"
+    elif (from_posterior and learning_rate_min is not None
+            and chosen.learning_rate <= lr_range[0] * (1 + 1e-9)):
+        source = "posterior, capped at the explored minimum"
 
     non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
     draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
@@ -427,15 +438,37 @@ def recommend(
     )
 
 
+def _learning_rate_range(low: float | None, high: float | None) -> tuple[float, float]:
+    """``LEARNING_RATE_CLIP`` narrowed to ``[low, high]`` (either None: that end unchanged)."""
+    lr_min, lr_max = LEARNING_RATE_CLIP
+    if high is not None:
+        if not np.isfinite(high) or high <= LEARNING_RATE_CLIP[0]:
+            raise InvalidConfigError(f"learning_rate_max: expected a number above "
+                                     f"{LEARNING_RATE_CLIP[0]:g}, got {high!r}")
+        lr_max = min(lr_max, float(high))
+    if low is not None:
+        if not np.isfinite(low) or not 0 < low < LEARNING_RATE_CLIP[1]:
+            raise InvalidConfigError(f"learning_rate_min: expected a positive number below "
+                                     f"{LEARNING_RATE_CLIP[1]:g}, got {low!r}")
+        lr_min = max(lr_min, float(low))
+    if lr_min > lr_max:
+        raise InvalidConfigError(f"learning_rate_min: expected at most learning_rate_max "
+                                 f"({lr_max:g}), got {lr_min:g}")
+    return lr_min, lr_max
+
+
 def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> list[dict]:
     """Recommended values outside the range the fitted API runs explored.
 
     Checks ``learning_rate``, ``batch_size``, ``num_heads`` and ``aspect_ratio`` against the
-    min-max of the API rows of ``explored``, and the upper end of the posterior's 90% interval
-    of the recommended shape's optimal learning rate (``optimal_learning_rate_ci90_high``, from
-    ``recommendation.intervals``) against the largest explored learning rate: a capped
-    recommendation (``learning_rate_max``) stays inside, while the posterior may still put
-    ``lr*`` beyond anything measured, and the report says so. Returns one dict per value outside:
+    min-max of the API rows of ``explored``, and the posterior's optimal learning rate of the
+    recommended shape (from ``recommendation.intervals``) against the explored learning rates:
+    its median (``optimal_learning_rate_median``, either side), the upper end of its 90%
+    interval against the largest (``optimal_learning_rate_ci90_high``) and the lower end against
+    the smallest (``optimal_learning_rate_ci90_low``). A capped recommendation
+    (``learning_rate_max``, ``learning_rate_min``) stays inside, while the posterior may still
+    put ``lr*`` beyond anything measured, and the report says so. Returns one dict per value
+    outside:
     ``{"name", "value", "explored": [low, high], "side": "above" | "below", "factor"}`` with
     ``factor`` how many times beyond the nearest end (> 1). Empty for generic recommendations
     or without API rows.
@@ -454,17 +487,23 @@ def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> l
         seen = seen[np.isfinite(seen)]
         if value is None or seen.size == 0:
             continue
-        if name == "learning_rate" and "learning_rate" in recommendation.intervals:
-            high = float(equal_tailed(recommendation.intervals["learning_rate"])[2])
-            if high > float(np.max(seen)) * (1 + 1e-9):
-                flags.append({"name": "optimal_learning_rate_ci90_high", "value": high,
-                              "explored": [float(np.min(seen)), float(np.max(seen))],
-                              "side": "above", "factor": high / float(np.max(seen))})
         low, high = float(np.min(seen)), float(np.max(seen))
-        if value > high * (1 + 1e-9):
-            flags.append({"name": name, "value": float(value), "explored": [low, high],
-                          "side": "above", "factor": float(value) / high})
-        elif value < low * (1 - 1e-9):
-            flags.append({"name": name, "value": float(value), "explored": [low, high],
-                          "side": "below", "factor": low / float(value)})
+        if name == "learning_rate" and "learning_rate" in recommendation.intervals:
+            lo90, median, hi90 = equal_tailed(recommendation.intervals["learning_rate"])
+            flags += _outside("optimal_learning_rate_median", median, low, high)
+            flags += _outside("optimal_learning_rate_ci90_high", hi90, low, high, side="above")
+            flags += _outside("optimal_learning_rate_ci90_low", lo90, low, high, side="below")
+        flags += _outside(name, value, low, high)
     return flags
+
+
+def _outside(name: str, value, low: float, high: float, side: str | None = None) -> list[dict]:
+    """``[flag]`` if ``value`` lies outside ``[low, high]`` (on ``side`` only, if given), or []."""
+    value = float(value)
+    if side != "below" and value > high * (1 + 1e-9):
+        return [{"name": name, "value": value, "explored": [low, high], "side": "above",
+                 "factor": value / high}]
+    if side != "above" and value < low * (1 - 1e-9):
+        return [{"name": name, "value": value, "explored": [low, high], "side": "below",
+                 "factor": low / value}]
+    return []

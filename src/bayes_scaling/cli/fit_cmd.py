@@ -15,7 +15,20 @@ import jax
 
 from bayes_scaling.cli import checks
 
-__all__ = ["register"]
+__all__ = ["FIT_SAMPLER", "register"]
+
+#: The sampler of `fit` (``NutsConfig`` fields; one fit, so ``exact_capacity``: no padding for
+#: refits to reuse; 2,479 rows padded to 4,096 put 65% more rows in every gradient). 4 chains of 700
+#: warmup and 2000 draws, trees up to depth 10. On the 99 real 2025 API rows the slowest sites
+#: are p_lr, b_lr and gamma (the learning-rate response: runs below lr* pin down only their
+#: products, and p_lr's upper tail runs into its prior's truncation at 2). The former 4 x (1000 +
+#: 1000) at depth 8 gave bulk ESS 620-840, r-hat 1.006-1.010 at seeds 0 and 1; 4 x (700 + 2000)
+#: at depth 8 left one chain of four lingering in that tail at seed 0 (r-hat 1.013, ESS 421);
+#: depth 10 (the rare long trajectories, 2% of draws, are the ones that travel along it) gave
+#: r-hat 1.004 and 1.002, ESS 897 and 710 at seeds 0 and 1, the whole command 73 CPU s. On the
+#: 2,479 rows of the 2024 API: r-hat 1.0035, ESS 1081, 399 CPU s (4 x (1000 + 1000) padded: 474).
+FIT_SAMPLER = {"num_warmup": 700, "num_samples": 2000, "num_chains": 4, "max_tree_depth": 10,
+               "init": "prior_median", "exact_capacity": True}
 
 
 def register(subparsers) -> None:
@@ -36,8 +49,13 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default runs/fit-<timestamp>)")
     checks.add_seed_and_nuts_flags(
-        parser, what="the fit, the recommendation and the figures", num_warmup=1000,
-        num_samples=1000, num_chains=4)
+        parser, what="the fit, the recommendation and the figures",
+        num_warmup=FIT_SAMPLER["num_warmup"], num_samples=FIT_SAMPLER["num_samples"],
+        num_chains=FIT_SAMPLER["num_chains"])
+    parser.add_argument("--init", choices=("prior_median", "map"), default=FIT_SAMPLER["init"],
+                        help="where the chains start: the prior median (default) or the "
+                             "posterior mode found by BFGS (on the course API rows it did not "
+                             "raise the ESS)")
     parser.add_argument("--source", default=None,
                         help="keep only rows whose source_repo column contains this text "
                              "(e.g. 'brandon' for the 2025 API rows of cs336_api_runs.csv)")
@@ -49,8 +67,9 @@ def register(subparsers) -> None:
                              "among sizes in the N_opt 90%% interval (default), or the size "
                              "nearest the N_opt median at aspect ratio ~90")
     parser.add_argument("--lr-beyond-explored", action="store_true",
-                        help="let the recommended learning rate exceed the largest one the runs "
-                             "tried (default: capped there; a value beyond it is flagged)")
+                        help="let the recommended learning rate leave the range the runs tried, "
+                             "above the largest or below the smallest (default: capped at "
+                             "both ends; the posterior's lr* beyond them is flagged)")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars and no per-step log lines (bars are also off "
@@ -73,17 +92,20 @@ def _run(args: argparse.Namespace, progress) -> int:
 
     out = checks.output_dir(args.out or Path("runs") / time.strftime("fit-%Y%m%d-%H%M%S"))
     runs = check_identifiable(read_runs(args.runs, source=args.source))
-    nuts = NutsConfig(num_warmup=args.num_warmup, num_samples=args.num_samples,
-                      num_chains=args.num_chains)
+    nuts = NutsConfig(**{**FIT_SAMPLER, "num_warmup": args.num_warmup,
+                         "num_samples": args.num_samples, "num_chains": args.num_chains,
+                         "init": args.init})
     print(f"fitting {runs.description}")
     for warning in runs.warnings:
         print(f"note: {warning}")
     key_fit, key_rec, key_fig = jax.random.split(jax.random.PRNGKey(args.seed), 3)
-    posterior = Refitter(nuts=nuts, progress=progress, label="fit").fit(
-        key_fit, runs.features(), runs.loss)
+    refitter = Refitter(nuts=nuts, progress=progress, label="fit")
+    posterior = refitter.fit(key_fit, runs.features(), runs.loss)
+    posterior_seconds = round(refitter.last_fit_seconds, 1)
+    lr_min, lr_max = _explored_learning_rates(runs, args)
     recommendation = recommend(key_rec, posterior, args.target, shape_rule=args.shape_rule,
                                generic=runs.kind == "generic",
-                               learning_rate_max=_largest_learning_rate(runs, args))
+                               learning_rate_min=lr_min, learning_rate_max=lr_max)
     flops_used = float(runs.flops.sum())
     report = write_outputs(
         out, runs=runs, posterior=posterior, recommendation=recommendation,
@@ -93,21 +115,27 @@ def _run(args: argparse.Namespace, progress) -> int:
         progress=progress,
         extra={"seed": args.seed, "nuts": {"num_warmup": args.num_warmup,
                                            "num_samples": args.num_samples,
-                                           "num_chains": args.num_chains}},
+                                           "num_chains": args.num_chains, "init": args.init},
+               "fit_seconds": posterior_seconds},
     )
     print(_summary(report))
     print(f"outputs in {out}/ ({', '.join(report['files'])})")
     return 0
 
 
-def _largest_learning_rate(runs, args) -> float | None:
-    """The recommendation's learning-rate cap: the largest the API rows tried (None: no cap)."""
+def _explored_learning_rates(runs, args) -> tuple[float | None, float | None]:
+    """The recommendation's learning-rate caps: the smallest and largest the API rows tried.
+
+    ``(None, None)`` (no caps) with ``--lr-beyond-explored`` or without API rows.
+    """
     import numpy as np
 
     features = runs.features()
     lr = features.learning_rate[np.asarray(features.is_config, bool)]
     lr = lr[np.isfinite(lr)]
-    return None if args.lr_beyond_explored or lr.size == 0 else float(lr.max())
+    if args.lr_beyond_explored or lr.size == 0:
+        return None, None
+    return float(lr.min()), float(lr.max())
 
 
 def _summary(report) -> str:
