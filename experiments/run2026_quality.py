@@ -283,6 +283,16 @@ def run_one(seed: int, truth: Truth2026, best: dict, args) -> dict:
     }
 
 
+def _covered(row: dict, interval: str) -> bool:
+    low, high = row["predicted"][interval]
+    return bool(low <= row["true_loss"] <= high)
+
+
+def _width(row: dict, interval: str) -> float:
+    low, high = row["predicted"][interval]
+    return float(high - low)
+
+
 def render(rows: list[dict], args) -> str:
     """The Markdown report of every row."""
     settings = asdict(loop_config(args))
@@ -342,8 +352,11 @@ def render(rows: list[dict], args) -> str:
             f"learning-rate cost mean {lr.mean():.4f}, max {lr.max():.4f}; N rec / N best "
             f"{n_ratio.min():.2f}-{n_ratio.max():.2f}; "
             f"predicted minus true loss mean {error.mean():+.4f}, mean |error| "
-            f"{np.abs(error).mean():.4f}; 90% interval covered the true loss in "
-            f"{sum(r['covered90'] for r in rows)}/{len(rows)}; recommendations over the target "
+            f"{np.abs(error).mean():.4f} (range {error.min():+.4f} to {error.max():+.4f}); "
+            f"50% interval covered the true loss in {sum(_covered(r, 'ci50') for r in rows)}/"
+            f"{len(rows)} (width mean {np.mean([_width(r, 'ci50') for r in rows]):.3f} nats), "
+            f"90% interval in {sum(r['covered90'] for r in rows)}/{len(rows)} (width mean "
+            f"{np.mean([_width(r, 'ci90') for r in rows]):.3f}); recommendations over the target "
             f"time: {sum(r['true_hours'] > args.hours for r in rows)}, out of the truth's "
             f"memory: {sum(r.get('out_of_memory', False) for r in rows)}; timeouts "
             f"{sum(r['timeouts'] for r in rows)} of {sum(r['runs'] for r in rows)} runs; "

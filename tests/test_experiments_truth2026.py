@@ -41,7 +41,17 @@ def test_run2026_extrapolation_tiny_fits_observed_and_noise_free(tmp_path):
     out = tmp_path / "extrapolation.md"
     text = _load("run2026_extrapolation").main(["--tiny", "--out", str(out)])
     record = json.loads(out.with_suffix(".json").read_text())
-    assert set(record["fits"]) == {"observed", "noise-free"} and out.read_text() == text
+    assert set(record["fits"]) == {
+        "observed", "noise-free", "noise-free, no plateau", "noise-free, no warmup term",
+        "noise-free, neither (the model before both)"} and out.read_text() == text
+    assert "## noise-free losses, no plateau" in text
+    before = tmp_path / "before.md"
+    text = _load("run2026_extrapolation").main(["--tiny", "--loop-model", "before",
+                                                "--out", str(before)])
+    assert "buying its runs with the model before the 2026 terms" in text
+    fits = json.loads(before.with_suffix(".json").read_text())["fits"]
+    # the ablated fits cap at ln 32000: their saturation level stays near its prior there
+    assert fits["noise-free, no plateau"]["law"]["l_init"] > 9.5
     for fitted in record["fits"].values():
         rows = fitted["rows"]
         assert len(rows) == 5 and all(r["err"] == r["law"] - r["truth"] for r in rows)

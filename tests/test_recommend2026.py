@@ -12,7 +12,7 @@ from bayes_scaling.jobs_loop import residual_choices
 from bayes_scaling.memory2026 import B200_MEMORY_BYTES, config_memory_bytes
 from bayes_scaling.oracle import ExperimentOutcome
 from bayes_scaling.params2026 import count_params_2026
-from bayes_scaling.recommend2026 import choose_target_config
+from bayes_scaling.recommend2026 import choose_target_config, target_score
 from bayes_scaling.runtime_model import RuntimeModel, RuntimePrior
 from bayes_scaling.simulator.truth2026 import Truth2026, simulate_run
 from fake_posterior import FakePosterior
@@ -73,15 +73,15 @@ def test_the_choice_fills_the_hours_and_beats_its_neighbours_at_their_own_tokens
     longer = cfg.model_copy(update={"total_train_tokens": cfg.total_train_tokens + 2 * unit})
     assert runtime.seconds([longer])[0] > choice.predicted_seconds
     # the exact (PyTorch-counted) features of its neighbours, each at its own tokens, score no
-    # better: the choice is the minimiser of expected loss at each shape's own 48-hour tokens
-    own = posterior.expected_loss(law_features([cfg]))[0]
+    # better: the choice is the minimiser of the score at each shape's own 48-hour tokens
+    own = target_score(posterior, law_features([cfg]))[0]
     assert own == pytest.approx(choice.expected_loss, abs=1e-6)
     d, layers = arch.hidden_size, arch.num_hidden_layers
     checked = 0
     for nd, nl in ((d - 128, layers), (d + 128, layers), (d, layers - 1), (d, layers + 1)):
         other = _variant(cfg, d=nd, layers=nl, runtime=runtime)
         if config_memory_bytes(other) <= B200_MEMORY_BYTES and BAND[0] <= nd / nl <= BAND[1]:
-            assert posterior.expected_loss(law_features([other]))[0] >= own - 1e-6
+            assert target_score(posterior, law_features([other]))[0] >= own - 1e-6
             checked += 1
     assert checked >= 2
 
@@ -133,3 +133,48 @@ def test_residual_choice_never_recommends_head_dimension_32(posterior):
     done = [_outcome(32, 3.0, i) for i in range(4)] + [_outcome(128, 6.0, i) for i in range(4)]
     done += [_outcome(64, 6.2, i) for i in range(4)]
     assert residual_choices(posterior, done)["head_dim"] == 128
+
+
+def test_target_score_is_the_geometric_posterior_mean_and_ignores_the_discrepancy():
+    import arviz as az
+    import jax
+    import numpy as np
+    from numpyro.infer import Predictive
+
+    from bayes_scaling.diagnostics import diagnose
+    from bayes_scaling.model import (
+        CORE_LATENT,
+        DataRange,
+        PriorConfig,
+        make_model_data,
+        scaling_model,
+    )
+    from bayes_scaling.posterior import DISCREPANCY_GROUP, Posterior
+
+    runs = [training_config(hidden_size=d, num_layers=4, head_dim=64, intermediate_size=3 * d,
+                            peak_learning_rate=1e-3, warmup_frac=0.05, batch_size=64,
+                            tokens=t, max_runtime_seconds=100.0)
+            for d, t in ((256, 2e8), (512, 1e9))]
+    features = law_features(runs)
+    prior = PriorConfig()
+    draws = Predictive(scaling_model, num_samples=32)(
+        jax.random.key(4), make_model_data(features), prior=prior, nuisance=True)
+    sites = {k: np.asarray(v).reshape(1, 32) for k, v in draws.items()
+             if k not in ("log_loss", "loss")}
+
+    def posterior(tau):
+        idata = az.from_dict(posterior=sites, **{DISCREPANCY_GROUP: {
+            "tau_x": np.full((1, 32), tau), "z_x": np.ones((1, 32))}})
+        return Posterior(idata=idata, diagnostics=diagnose(idata, CORE_LATENT, 0), prior=prior,
+                         nuisance=True, data_range=DataRange.from_features(features.take([0])),
+                         family=features.family)
+
+    calm, wild = posterior(0.0), posterior(0.3)
+    mean = calm.predict_mean(features)
+    np.testing.assert_allclose(target_score(calm, features),
+                               np.exp(np.mean(np.log(mean), axis=0)), rtol=1e-12)
+    np.testing.assert_allclose(target_score(wild, features), target_score(calm, features),
+                               rtol=1e-12)
+    # the expected loss it replaced grows with the discrepancy beyond the data (row 1 only)
+    assert wild.expected_loss(features)[1] > calm.expected_loss(features)[1] * 1.01
+    assert wild.expected_loss(features)[0] == pytest.approx(calm.expected_loss(features)[0])

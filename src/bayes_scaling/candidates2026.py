@@ -15,10 +15,13 @@ the **2026 counts of its own architecture** (:mod:`bayes_scaling.count_family`, 
 ``L (4 d^2 + 3 d f + 2 hd + 2 d) + d`` (:func:`bayes_scaling.params2026.non_embedding_params_2026`;
 the token table and the LM head excluded), the embedding side ``2 V d`` (token table and untied
 head) at the model's weight ``lam``, and ``C = 6 N T``, with no embedding term in the token
-convention, so the model's tokens are exactly ``T``. The intermediate size and the head dimension
-therefore enter the law through ``N``; what they do beyond their parameter count, and the warmup
-fraction, the law has no term for: their effect is absorbed by the noise, and the recommendation
-picks each from the completed runs' residuals (:func:`best_by_residual`).
+convention, so the model's tokens are exactly ``T``, and its warmup steps
+``floor(S warmup_frac)`` (:func:`warmup_steps`), which switch on the 2026 model terms (the
+warmup penalty :func:`bayes_scaling.law.warmup_penalty` and the early-plateau cap, see
+:mod:`bayes_scaling.model`). The intermediate size and the head dimension therefore enter the law
+through ``N``; what they do beyond their parameter count the law has no term for: their effect is
+absorbed by the noise, and the recommendation picks each, and the warmup fraction (whose term
+vanishes at the target's length), from the completed runs' residuals (:func:`best_by_residual`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ __all__ = [
     "round_tokens",
     "training_config",
     "training_key",
+    "warmup_steps",
 ]
 
 #: Evaluations of a design run: only the final loss enters the fit and evaluation is charged.
@@ -187,8 +191,15 @@ def law_features(configs: Sequence[TrainingConfig]):
         block_params=n,
         embedding_params=np.array([c.total - c.non_embedding for c in counts], np.float64),
         flops_embedding_params=np.zeros(len(rows)),
+        warmup_steps=np.array([warmup_steps(c) for c in configs], np.float64),
         family=LAW_FAMILY,
     )
+
+
+def warmup_steps(config: TrainingConfig) -> int:
+    """The run's warmup steps, ``floor(S warmup_frac)`` as optax's schedule takes them (spec)."""
+    return math.floor(config.total_optimizer_steps
+                      * config.optimizer_config.lr_scheduler.warmup_frac)
 
 
 def _draw_shape(rng: np.random.Generator, space: CandidateSpace2026):

@@ -66,6 +66,11 @@ class RunFeatures:
     block_params, embedding_params, flops_embedding_params : np.ndarray or None
         The model's counts of each API row (NaN on generic rows); None: ``family``'s counts of
         ``d_model`` and ``num_layers``.
+    warmup_steps : np.ndarray or None
+        Learning-rate warmup steps of each run (2026 job-API runs, which state their schedule;
+        :func:`bayes_scaling.candidates2026.law_features`); None where the rows state none
+        (every 2025 and generic row). Only the 2026 family's model reads it
+        (:func:`bayes_scaling.law.warmup_penalty`).
     family : CountFamily
         Which model's counts ``n_params`` and the three above are.
     """
@@ -81,6 +86,7 @@ class RunFeatures:
     block_params: np.ndarray | None = None
     embedding_params: np.ndarray | None = None
     flops_embedding_params: np.ndarray | None = None
+    warmup_steps: np.ndarray | None = None
     family: CountFamily = FAMILY_2025
 
     def __post_init__(self):
@@ -109,6 +115,13 @@ class RunFeatures:
             value = getattr(self, name)
             if not np.all(np.isfinite(value) & (value > 0)):
                 raise DataFormatError(f"{name}: expected finite positive values, got {value}")
+        if self.warmup_steps is not None:
+            value = np.atleast_1d(np.asarray(self.warmup_steps, dtype=np.float64))
+            if value.shape != (length,) or not np.all(np.isfinite(value) & (value >= 0)):
+                raise DataFormatError(f"warmup_steps: expected {length} finite values >= 0, "
+                                      f"got {value}")
+            value.setflags(write=False)
+            object.__setattr__(self, "warmup_steps", value)
 
     def __len__(self) -> int:
         return int(self.flops.shape[0])
@@ -122,6 +135,8 @@ class RunFeatures:
     def take(self, indices) -> RunFeatures:
         """Return the rows at ``indices`` (an index array or boolean mask) as new features."""
         return RunFeatures(**{name: getattr(self, name)[indices] for name in _FIELDS},
+                           warmup_steps=(None if self.warmup_steps is None
+                                         else self.warmup_steps[indices]),
                            family=self.family)
 
     @staticmethod
@@ -130,8 +145,11 @@ class RunFeatures:
         families = {p.family for p in parts}
         if len(families) > 1:
             raise DataFormatError(f"features: expected rows of one count family, got {families}")
+        warmup = [p.warmup_steps for p in parts]
         return RunFeatures(
             **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS},
+            warmup_steps=(None if not parts or any(w is None for w in warmup)
+                          else np.concatenate(warmup)),
             family=families.pop() if families else FAMILY_2025,
         )
 

@@ -32,6 +32,7 @@ from bayes_scaling.model import (
     CORE_SITES,
     NUISANCE_LATENT,
     NUISANCE_SITES,
+    WARMUP_SITES,
     DataRange,
     PriorConfig,
     make_model_data,
@@ -166,8 +167,10 @@ def find_mode(potential_fn, z0: dict, max_iter: int = MODE_MAX_ITER) -> tuple[di
     return unravel(jnp.where(usable, result.x, flat0)), usable
 
 
-def _latent_names(nuisance: bool) -> tuple[str, ...]:
-    return CORE_LATENT + (NUISANCE_LATENT if nuisance else ())
+def _latent_names(nuisance: bool, warmup: bool = False) -> tuple[str, ...]:
+    """Latent sites; ``warmup``: the 2026 rows' :data:`~bayes_scaling.model.WARMUP_SITES` too."""
+    return CORE_LATENT + (NUISANCE_LATENT if nuisance else ()) + (
+        WARMUP_SITES if nuisance and warmup else ())
 
 
 def padded_capacity(m: int, minimum: int) -> int:
@@ -245,8 +248,8 @@ class Refitter:
         self.progress = NO_PROGRESS if progress is None else progress
         self.label = label
         self._channel = None if progress is None else ProgressChannel()
-        self._programs: dict[tuple[int, bool], tuple] = {}
-        self._last_z: dict[bool, dict] = {}
+        self._programs: dict[tuple[int, bool, bool], tuple] = {}
+        self._last_z: dict[tuple[bool, bool], dict] = {}
         self.last_fit_seconds = float("nan")
 
     def reset(self) -> None:
@@ -258,7 +261,7 @@ class Refitter:
         self._last_z.clear()
 
     def _program(self, rng_key, capacity: int, nuisance: bool, data, loss):
-        key = (capacity, nuisance)
+        key = (capacity, nuisance, data.warmup_steps is not None)
         if key in self._programs:
             return self._programs[key]
         nuts = self.nuts
@@ -359,14 +362,15 @@ class Refitter:
             total=(1 if lockstep else chains) * (nuts.num_warmup + nuts.num_samples),
             unit="step",
         )
-        if (capacity, nuisance) not in self._programs:
+        warmup = data.warmup_steps is not None  # 2026 rows: the model has WARMUP_SITES
+        if (capacity, nuisance, warmup) not in self._programs:
             task.note("compiling")
             logger.info("%s on %d runs: compiling the sampler (%d chains x %d + %d; once per "
                         "data size)", label, len(loss), chains, nuts.num_warmup,
                         nuts.num_samples)
         z_init, run, constrain, pointwise, mode = self._program(init_key, capacity, nuisance,
                                                                 data, padded)
-        z0 = self._last_z.get(nuisance)
+        z0 = self._last_z.get((nuisance, warmup))
         if z0 is None:
             if mode is not None:
                 z_init, found = mode(z_init, data, padded)
@@ -390,7 +394,7 @@ class Refitter:
                     jax.effects_barrier()
         finally:
             task.close()
-        self._last_z[nuisance] = jax.tree.map(lambda x: x[:, -1], zs)
+        self._last_z[(nuisance, warmup)] = jax.tree.map(lambda x: x[:, -1], zs)
         flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), zs)
         constrained = constrain(flat, data, padded)
         m = len(loss)
@@ -401,7 +405,7 @@ class Refitter:
         }
         diverging = np.asarray(stats["diverging"])
         divergences = int(np.sum(diverging))
-        latent = _latent_names(nuisance)
+        latent = _latent_names(nuisance, warmup)
         sites = latent + CORE_SITES + (NUISANCE_SITES if nuisance else ()) + ("E", "A", "B")
         # The discrepancy's prior draws (the data cannot inform them): one (tau, z) per draw.
         discrepancy = {

@@ -30,9 +30,10 @@ Units: the law's ``N`` is the 2026 non-embedding count of each run's own archite
 (:func:`~bayes_scaling.candidates2026.law_features`), so ``n_opt``, ``d_opt`` and the recommended
 configuration's counts are one unit. The target: a run of ``target_hours`` B200-hours. Its
 compute in the law's FLOPs convention is the tokens a large reference model trains in that time
-at the runtime model's throughput times ``6 N``. Head dimension, intermediate ratio and warmup
-come from the completed runs' residuals (:func:`residual_choices`); then every target shape of
-that head dimension and ratio, at batch 128 and 256, gets the tokens that fit ``target_hours`` at
+at the runtime model's throughput times ``6 N``. Head dimension and intermediate ratio come from
+the completed runs' residuals, the warmup fraction is the default 0.05 (the model prices warmup;
+:func:`residual_choices`); then every target shape of that head dimension and ratio, at batch
+128 and 256, gets the tokens that fit ``target_hours`` at
 *its own* predicted throughput (one sd on the safe side), those whose training step does not fit
 a B200's memory are excluded, and the candidate of lowest posterior expected loss at its own
 tokens is recommended (:func:`bayes_scaling.recommend2026.choose_target_config`); its predicted
@@ -435,16 +436,21 @@ def run_jobs_loop(
 
 
 def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
-    """Head dimension, intermediate ratio and warmup of the final config, from residuals.
+    """Head dimension, intermediate ratio and warmup of the final config.
 
-    The law has no term for them beyond the parameter count (``N`` is the run's 2026 count, so a
-    wider MLP counts as a bigger model): each is the value whose completed runs have the lowest
-    median residual (observed minus posterior-median law loss) among values seen in at least 3
-    runs, the default (head dimension 64, ratio 8/3, warmup 0.05) unless another is better by
-    more than 0.005 nats (:func:`~bayes_scaling.candidates2026.best_by_residual`); the head
-    dimension only among :data:`~bayes_scaling.recommend2026.TARGET_HEAD_DIMS` (64 or 128, never
-    the 32 that runs may explore: every target width has 64-wide heads). Returns the
-    three choices and, per knob, each value's median residual and run count.
+    The law has no term for the head dimension and the intermediate ratio beyond the parameter
+    count (``N`` is the run's 2026 count, so a wider MLP counts as a bigger model): each is the
+    value whose completed runs have the lowest median residual (observed minus posterior-median
+    law loss) among values seen in at least 3 runs, the default (head dimension 64, ratio 8/3)
+    unless another is better by more than 0.005 nats
+    (:func:`~bayes_scaling.candidates2026.best_by_residual`); the head dimension only among
+    :data:`~bayes_scaling.recommend2026.TARGET_HEAD_DIMS` (64 or 128, never the 32 that runs may
+    explore: every target width has 64-wide heads). The warmup fraction is the default 0.05:
+    the model has a term for it (:func:`bayes_scaling.law.warmup_penalty`), so its residuals
+    are what the term leaves and choosing by them counts the effect twice (on a perturbed truth
+    they picked no warmup, which the target then paid ~0.09 nats for), and 5% of a 48-hour run
+    is far past the term's decay, as the other searched fractions are. Returns the three
+    choices and, per knob, each value's median residual and run count (the warmup's too).
     """
     mean = posterior.predict_mean(law_features([o.config for o in done]))
     residual = np.array([o.final_loss for o in done]) - np.median(mean, axis=0)
@@ -461,6 +467,8 @@ def residual_choices(posterior, done: Sequence[ExperimentOutcome]) -> dict:
             allowed = [i for i, v in enumerate(seen) if v in TARGET_HEAD_DIMS]
             out[name] = best_by_residual([seen[i] for i in allowed],
                                          [residual[i] for i in allowed], default)
+        elif name == "warmup_frac":  # priced by the model's warmup term: not from residuals
+            out[name] = default
         else:
             out[name] = best_by_residual(seen, residual, default)
         groups: dict = {}

@@ -38,6 +38,7 @@ __all__ = [
     "optimal_loss",
     "predict_loss",
     "row_counts",
+    "warmup_penalty",
 ]
 
 #: Block parameters, tokens and batch size at which ``exp(l0)`` is the optimal learning rate.
@@ -90,7 +91,11 @@ class ModelData(NamedTuple):
     power-law terms (the data's mean log size and tokens); they change the sampler's coordinates,
     not the model. ``block``, ``emb`` and ``emb_flops`` are each row's block, embedding-side and
     token-convention embedding-side parameters (:mod:`bayes_scaling.count_family`); None: the 2025
-    API model's closed forms of ``d_model`` and ``num_layers``.
+    API model's closed forms of ``d_model`` and ``num_layers``. ``warmup_steps`` is each row's
+    number of learning-rate warmup steps, present only on 2026 job-API rows (the runs that state
+    their schedule; ``inf`` where a row has none to pay for, e.g. padding): its presence switches
+    on the 2026 terms of :func:`mean_loss` and :func:`bayes_scaling.model.sample_params`; None
+    (every 2025 and generic row) leaves the model exactly as it was.
     """
 
     is_config: jnp.ndarray
@@ -107,6 +112,7 @@ class ModelData(NamedTuple):
     block: jnp.ndarray | None = None
     emb: jnp.ndarray | None = None
     emb_flops: jnp.ndarray | None = None
+    warmup_steps: jnp.ndarray | None = None
 
     def as_jax(self) -> ModelData:
         """The same inputs as JAX arrays (the optional counts stay None when absent)."""
@@ -189,6 +195,25 @@ def isoflop_distance(params: dict, log_n, log_c, *, prior):
     return jnp.abs(log_n - jnp.log(n_opt))
 
 
+def warmup_penalty(params: dict, x, warmup_steps):
+    """Excess loss of a run whose warmup is short for its peak rate (2026 rows): ``(M,)``.
+
+    ``c_warm (lr / lr*)^2 exp(-W / W0)`` with ``x = ln(lr / lr*)``, ``W`` the warmup steps and
+    ``W0 = exp(log_w0)``. Early in training the loss is sharp and Adam's second-moment estimate
+    is still noisy, so full-size updates at once overshoot: the cost of one too large a step
+    grows with the square of its size (the descent lemma's second-order term, Gilmer et al.
+    2022 "A loss curvature perspective on training instability"), and warmup removes it by
+    letting the sharpness fall (Kalra & Barkeshli 2024, "Why warmup the learning rate?") and
+    the second-moment estimate settle, which takes a fixed number of steps, about
+    ``2 / (1 - beta2)`` (Ma & Yarats 2021, "On the adequacy of untuned warmup for adaptive
+    optimization"; Liu et al. 2020, RAdam). A long run at a fixed warmup fraction pays nothing;
+    a short one pays up to ``c_warm (lr / lr*)^2``. Without the term the loss of short runs at
+    high rates can read as an optimal rate that rises with the tokens, which sends a 48-hour
+    recommendation to too high a rate (``docs/api2026_simulator.md``).
+    """
+    return params["c_warm"] * jnp.exp(2.0 * x - warmup_steps / jnp.exp(params["log_w0"]))
+
+
 def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
     """Model mean loss (no noise) of every row; pure JAX, vmappable over draws.
 
@@ -219,13 +244,16 @@ def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
     steps_term = jnp.exp(params["k_c"] - params["gamma"] * (log_steps_eff - np.log(STEPS_REF)))
     # above lr*, an instability penalty that longer runs tolerate better (finite-step effect)
     hi_scale = params["c_hi"] * jnp.exp(-params["k_hi"] * (log_steps - np.log(STEPS_REF)))
+    penalties = hi_scale * jnp.maximum(x, 0.0) ** 2
+    if data.warmup_steps is not None:  # 2026 rows: a short warmup at a high rate costs
+        penalties = penalties + warmup_penalty(params, x, data.warmup_steps)
     r = jnp.log(data.d_model / data.num_layers) - params["log_ar0"]
     shape = (
         1.0
         + params["c_deep"] * jnp.minimum(r, 0.0) ** 2
         + params["c_wide"] * jnp.maximum(r, 0.0) ** 2
     )
-    raw = (core(log_n_eff, log_d) + steps_term + hi_scale * jnp.maximum(x, 0.0) ** 2) * shape
+    raw = (core(log_n_eff, log_d) + steps_term + penalties) * shape
     k = params["k_cap"]
     capped = params["l_init"] - jax.nn.softplus(k * (params["l_init"] - raw)) / k
     return jnp.where(data.is_config > 0.5, capped, generic)

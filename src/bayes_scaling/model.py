@@ -44,6 +44,26 @@ batch sizes and shapes do not bias ``N_opt``:
   losses below ~1e14 FLOPs sit flat at ~10.5), so the API mean is the soft minimum
   ``l_init - softplus(k (l_init - raw)) / k`` with ``l_init`` and ``k`` learned.
 
+**2026 job-API rows** (:func:`bayes_scaling.candidates2026.law_features`; they state their
+schedule, so :class:`~bayes_scaling.features.RunFeatures` carries ``warmup_steps``) get two more
+things, and nothing else changes (2025 and generic rows carry no ``warmup_steps`` and keep the
+model above bit for bit):
+
+- *Warmup.* ``+ c_warm (lr / lr*)^2 exp(-W / W0)`` inside the shape factor, ``W`` the run's
+  warmup steps (:func:`bayes_scaling.law.warmup_penalty`, which cites the literature), sites
+  :data:`WARMUP_SITES`. The 2026 loop varies the warmup fraction and the run length together, so
+  without it the extra loss of short runs at high rates can read as an optimal learning rate
+  that rises with the tokens (``b_lr < 0``), which sends a 48-hour run to too high a rate.
+- *Early plateau.* The soft saturation's level ``l_init`` takes the prior
+  ``Normal(plateau_mean, plateau_sd)`` = ``Normal(7.3, 0.5)``, the unigram entropy of the data
+  (:class:`PriorConfig`), instead of the untrained ``ln 32000``: real learning curves drop to
+  the unigram plateau within a few dozen steps (the 2025 API's regressor sat at ``ln 32000``
+  instead), and the loop's shortest runs end there. Capped at ``ln 32000`` the law bends its
+  exponents to reach them: fitted on the default 2026 truth's noise-free final losses of the
+  runs the loop bought with the model before these terms, it had ``E`` 1.18 and ``beta`` 0.13
+  (truth 2.4, 0.28) and predicted the 48-hour loss 0.31 too low; with the plateau, ``E`` 2.58,
+  ``beta`` 0.33 and +0.055 (``experiments/results/run2026_extrapolation_before.md``).
+
 **Likelihood.** Student-t on ``ln loss`` (``PriorConfig.student_df``): relative errors as in
 Epoch's Huber-on-log-loss fit, but as a proper likelihood whose heavy tails absorb outliers
 (digitisation errors, the real API's regressor plateaus) instead of letting them drag the
@@ -145,6 +165,7 @@ __all__ = [
     "CORE_SITES",
     "NUISANCE_LATENT",
     "NUISANCE_SITES",
+    "WARMUP_SITES",
     "ModelData",
     "discrepancy_shape",
     "extrapolation_distance",
@@ -167,6 +188,12 @@ NUISANCE_SITES = (
 )
 #: Latent nuisance sites (``k_c`` is deterministic, from ``k_lo``).
 NUISANCE_LATENT = tuple("k_lo" if s == "k_c" else s for s in NUISANCE_SITES)
+#: The 2026 job-API rows' extra sites (latent, read by :func:`bayes_scaling.law.warmup_penalty`):
+#: present only when the data carry ``warmup_steps``.
+WARMUP_SITES = ("c_warm", "log_w0")
+#: Warmup steps of 2026 rows that state no schedule, and of padding: long enough that
+#: ``exp(-W / W0)`` is exactly 0 (finite, so that its gradient is 0 rather than NaN).
+_LONG_WARMUP = 1e12
 
 
 #: Prior settings that may be zero (``tau_median``: no discrepancy) or negative (location means).
@@ -262,6 +289,29 @@ class PriorConfig:
     k_c_median, k_c_log_sd : float
         ``k_c ~ Normal(ln median, log_sd)``: the finite-step term in nats at 1e4 steps (Kaplan
         et al. 2020's ``(S_c/S)^0.76`` with ``S_c = 2.1e3`` gives ~0.3).
+
+    The 2026 job-API rows' terms (only where the rows carry ``warmup_steps``; see the module
+    docstring):
+
+    plateau_mean, plateau_sd : float
+        ``l_init ~ Normal(mean, sd)`` on 2026 rows, in place of ``l_init_mean``/``l_init_sd``:
+        the level the soft saturation caps at is the early plateau of real learning curves, not
+        the untrained ``ln V``. Networks learn the unigram statistics first (Belrose et al.
+        2024, "Neural networks learn statistics of increasing complexity"), so within a few
+        dozen steps the loss falls from ``ln 32000 = 10.4`` to about the unigram entropy of the
+        data and only then follows the power laws; short runs end there. Centred at the
+        entropy of a Zipf law of exponent 1 over the 32000 tokens (Piantadosi 2014, "Zipf's
+        word frequency law in natural language"): ``ln H_V + sum_k ln(k) / (k H_V)`` = 7.3 nats
+        with ``H_V = sum_k 1/k``; the spec's published run ends at 7.19 after 8.4M tokens. The
+        sd allows 6.3-8.3 at 95%; a wider prior (sd 1) let a single chain settle in a second
+        mode at 9.5 where the warmup term, not the plateau, explains the short runs.
+    c_warm_scale : float
+        ``c_warm ~ HalfNormal(scale)``: the cost in nats of no warmup at the optimal rate
+        (:func:`bayes_scaling.law.warmup_penalty`).
+    warmup_w0_median, warmup_w0_log_sd : float
+        ``log_w0 ~ Normal(ln median, log_sd)``: the warmup steps over which that cost decays;
+        centred at Ma & Yarats (2021)'s ``2 / (1 - beta2)`` = 40 steps for the loop's AdamW
+        (``beta2 = 0.95``), a factor ``e`` either way at one sd.
     """
 
     e_median: float = 1.8
@@ -313,6 +363,11 @@ class PriorConfig:
     k_cap_log_sd: float = 0.5
     k_c_median: float = 0.4
     k_c_log_sd: float = 1.0
+    plateau_mean: float = 7.3
+    plateau_sd: float = 0.5
+    c_warm_scale: float = 0.2
+    warmup_w0_median: float = 40.0
+    warmup_w0_log_sd: float = 1.0
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -363,7 +418,11 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
         # 2025 rows: None, the law computes its closed forms in the graph, bit for bit as before
         **({} if features.family.api == "2025" else dict(
             block=pad(body, body_fill), emb=pad(emb, emb_fill),
-            emb_flops=pad(emb_flops, emb_fill))),
+            emb_flops=pad(emb_flops, emb_fill),
+            # 2026 rows without a stated schedule and padding pay no warmup cost
+            warmup_steps=pad(_LONG_WARMUP if features.warmup_steps is None else
+                             np.where(is_cfg, features.warmup_steps, _LONG_WARMUP),
+                             _LONG_WARMUP))),
     )
 
 
@@ -484,7 +543,9 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
             c_wide=numpyro.sample("c_wide", dist.HalfNormal(prior.c_wide_scale)),
             log_ar0=numpyro.sample("log_ar0", dist.Normal(np.log(prior.ar0_median),
                                                           prior.ar0_log_sd)),
-            l_init=numpyro.sample("l_init", dist.Normal(prior.l_init_mean, prior.l_init_sd)),
+            l_init=numpyro.sample("l_init", dist.Normal(*(
+                (prior.l_init_mean, prior.l_init_sd) if data.warmup_steps is None
+                else (prior.plateau_mean, prior.plateau_sd)))),
             k_cap=numpyro.sample("k_cap", dist.LogNormal(np.log(prior.k_cap_median),
                                                          prior.k_cap_log_sd)),
         )
@@ -496,6 +557,12 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
         k_lo = numpyro.sample("k_lo", dist.Normal(np.log(prior.k_c_median) + shift_k,
                                                   prior.k_c_log_sd))
         params["k_c"] = numpyro.deterministic("k_c", k_lo - shift_k)
+        if data.warmup_steps is not None:  # 2026 rows (WARMUP_SITES)
+            params.update(
+                c_warm=numpyro.sample("c_warm", dist.HalfNormal(prior.c_warm_scale)),
+                log_w0=numpyro.sample("log_w0", dist.Normal(np.log(prior.warmup_w0_median),
+                                                            prior.warmup_w0_log_sd)),
+            )
     return params
 
 

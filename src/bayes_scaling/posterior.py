@@ -51,6 +51,7 @@ from bayes_scaling.law import (
 from bayes_scaling.model import (
     CORE_SITES,
     NUISANCE_SITES,
+    WARMUP_SITES,
     DataRange,
     PriorConfig,
     discrepancy_shape,
@@ -311,7 +312,8 @@ class Posterior:
         return int(self.draws["e"].shape[0])
 
     def _params(self) -> dict:
-        return {k: jnp.asarray(self.draws[k]) for k in _site_names(self.nuisance)}
+        names = _site_names(self.nuisance) + tuple(s for s in WARMUP_SITES if s in self.draws)
+        return {k: jnp.asarray(self.draws[k]) for k in names}
 
     def _data(self, features: RunFeatures) -> ModelData:
         if not self.nuisance and bool(np.any(features.is_config)):
