@@ -60,6 +60,7 @@ __all__ = [
     "round_tokens",
     "training_config",
     "training_key",
+    "schedule_warmup_steps",
     "warmup_steps",
 ]
 
@@ -196,10 +197,18 @@ def law_features(configs: Sequence[TrainingConfig]):
     )
 
 
+def schedule_warmup_steps(total_steps, warmup_frac) -> np.ndarray:
+    """Warmup steps ``floor(S warmup_frac)`` of runs of ``S`` optimizer steps (arrays broadcast).
+
+    As optax's warmup-cosine schedule takes them (spec).
+    """
+    return np.floor(np.asarray(total_steps, np.float64) * warmup_frac)
+
+
 def warmup_steps(config: TrainingConfig) -> int:
-    """The run's warmup steps, ``floor(S warmup_frac)`` as optax's schedule takes them (spec)."""
-    return math.floor(config.total_optimizer_steps
-                      * config.optimizer_config.lr_scheduler.warmup_frac)
+    """The run's warmup steps (:func:`schedule_warmup_steps` of its optimizer steps)."""
+    return int(schedule_warmup_steps(config.total_optimizer_steps,
+                                     config.optimizer_config.lr_scheduler.warmup_frac))
 
 
 def _draw_shape(rng: np.random.Generator, space: CandidateSpace2026):

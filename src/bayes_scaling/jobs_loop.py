@@ -35,7 +35,7 @@ the completed runs' residuals, the warmup fraction is the default 0.05 (the mode
 :func:`residual_choices`); then every target shape of that head dimension and ratio, at batch
 128 and 256, gets the tokens that fit ``target_hours`` at
 *its own* predicted throughput (one sd on the safe side), those whose training step does not fit
-a B200's memory are excluded, and the candidate of lowest posterior expected loss at its own
+a B200's memory are excluded, and the candidate of lowest posterior mean log loss at its own
 tokens is recommended (:func:`bayes_scaling.recommend2026.choose_target_config`); its predicted
 loss is the posterior predictive of that exact configuration. The reference compute
 :func:`target_law_flops` steers the acquisition and the history's ``N_opt`` only.

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bayes_scaling.api2026.schemas import MAX_RUNTIME_SECONDS, SEQ_LEN, TrainingConfig
-from bayes_scaling.candidates2026 import round_tokens, training_config
+from bayes_scaling.candidates2026 import round_tokens, schedule_warmup_steps, training_config
 from bayes_scaling.count_family import family_2026, intermediate_size_for
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.features import RunFeatures
@@ -133,7 +133,7 @@ def _features(d, layers, batch, lr, tokens, n, family, warmup_frac) -> RunFeatur
         num_heads=d / family.head_dim, batch_size=np.asarray(batch, np.float64),
         learning_rate=np.asarray(lr, np.float64), flops=6.0 * n * tokens, n_params=n,
         n_tokens=np.asarray(tokens, np.float64), family=family,
-        warmup_steps=np.floor(steps * warmup_frac),
+        warmup_steps=schedule_warmup_steps(steps, warmup_frac),
     )
 
 
