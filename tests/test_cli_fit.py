@@ -1,10 +1,13 @@
 """Integration: `bayes-scaling fit` on real API rows with the real Posterior and tiny MCMC."""
 
+import dataclasses
 import json
 
 import numpy as np
 
 from bayes_scaling.cli import main
+from bayes_scaling.cli.fit_cmd import FIT_SAMPLER
+from bayes_scaling.inference import NutsConfig
 
 
 def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
@@ -34,8 +37,11 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
                  "ppc.png", "isoflops_predictive.png"):
         assert (out / name).exists()
     assert report["shape_rule"] == "expected_loss"
-    assert report["nuts"] == {"num_warmup": 20, "num_samples": 20, "num_chains": 1,
-                              "init": "prior_median"}
+    # every sampler setting the fit used, the command's own (depth 10, no padding) included
+    assert set(report["nuts"]) == {f.name for f in dataclasses.fields(NutsConfig)}
+    assert report["nuts"] == {**dataclasses.asdict(NutsConfig()), **FIT_SAMPLER,
+                              "num_warmup": 20, "num_samples": 20, "num_chains": 1}
+    assert report["nuts"]["max_tree_depth"] == 10 and report["nuts"]["exact_capacity"] is True
     assert report["law_units"].startswith("internal")
     assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
     md = (out / "report.md").read_text()
