@@ -119,10 +119,8 @@ def test_isoflop_curve_is_smooth_and_points_move_onto_it(api_runs):
     assert any("interval" in t.get_text() for t in ax.texts)
 
 
-def test_markdown_states_units_and_nuisance():
-    from bayes_scaling.report_markdown import render_markdown
-
-    base = {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
+def _minimal_report() -> dict:
+    return {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
             "strategy": "fit", "param_count": "non_embedding",
             "recommended": {"d_model": 64, "num_layers": 1, "num_heads": 1, "batch_size": 128,
                             "learning_rate": 1e-3, "non_embedding_params": 1, "total_params": 2,
@@ -130,11 +128,29 @@ def test_markdown_states_units_and_nuisance():
             "n_opt": summarize([1.0]), "d_opt": summarize([1.0]), "loss_opt": summarize([1.0]),
             "posterior": {"E": {"median": 1.0, "ci90": [0.5, 1.5]}},
             "diagnostics": {"r_hat_max": 1.0, "ess_bulk_min": 500.0, "divergences": 0}}
+
+
+def test_markdown_states_units_and_nuisance():
+    from bayes_scaling.report_markdown import render_markdown
+
+    base = _minimal_report()
     md = render_markdown({**base, "law_units": "internal: x",
                           "nuisance": {"lam": {"median": 0.2, "ci90": [0.1, 0.3]}}}, {})
     assert "internal" in md and "N_eff = N_blocks + lam" in md and "| lam:" in md
     md = render_markdown({**base, "law_units": "source: x"}, {})
     assert "data's convention" in md and "N_eff" not in md
+
+
+def test_markdown_reads_the_2026_target_score_under_its_new_and_its_old_name():
+    from bayes_scaling.report_markdown import render_markdown
+
+    excluded = {"hidden_size": 2048, "num_layers": 16, "batch_size": 256,
+                "memory_bytes": 2.0e11}
+    for key in ("target_score", "expected_loss"):  # old run directories carry expected_loss
+        choice = {"n_candidates": 10, "n_out_of_memory": 2, "memory_capacity": 1.8e11,
+                  "memory_bytes": 1.5e11, key: 2.5, "excluded_best": {**excluded, key: 2.4321}}
+        md = render_markdown({**_minimal_report(), "api": "2026", "target_choice": choice}, {})
+        assert "removed the unconstrained optimum" in md and "2.4321" in md
 
 
 def test_figures_need_the_callers_key_and_link_the_loop_progress(tmp_path, api_runs):

@@ -183,9 +183,11 @@ def _api2026_lines(report: Mapping[str, Any]) -> list[str]:
                   f"recommendation needs {choice['memory_bytes']:.3g} bytes.", ""]
         excluded = choice.get("excluded_best")
         if excluded:
+            # reports before the rename called the score "expected_loss"
+            score = excluded.get("target_score", excluded.get("expected_loss"))
             lines += [f"**The memory guard removed the unconstrained optimum**: hidden_size "
                       f"{excluded['hidden_size']}, {excluded['num_layers']} layers, batch "
-                      f"{excluded['batch_size']} (expected loss {excluded['expected_loss']:.4f}) "
+                      f"{excluded['batch_size']} (score exp E ln loss {score:.4f}) "
                       f"needs {excluded['memory_bytes']:.3g} bytes.", ""]
     return lines
 
