@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from bayes_scaling.cli import main
 from bayes_scaling.cli.fit_cmd import FIT_SAMPLER
@@ -46,6 +47,10 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
     assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
     md = (out / "report.md").read_text()
     assert "internal" in md and "lr* exponent" in md
+    gap = rec["gap_to_optimum"]  # the recommendation is capped to the tried learning rates
+    assert gap["capped"] and gap["total"] == pytest.approx(
+        rec["predicted_loss"]["median"] - report["loss_opt"]["median"])
+    assert f"Of the {gap['total']:.3f} nats between the predicted loss" in md
     printed = capsys.readouterr().out
     assert "WARNING: MCMC diagnostics" in printed  # 20 draws cannot pass r-hat / ESS checks
     assert str(out) in printed

@@ -55,8 +55,10 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     assert DESIGN_KEYS <= set(on_disk)
     extra = set(on_disk["recommended"]) - RECOMMENDED_KEYS  # issue 7: intervals and flags
     assert RECOMMENDED_KEYS <= set(on_disk["recommended"])
-    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored"} <= extra
-    assert all(k.endswith(("_ci50", "_ci90")) for k in extra - {"outside_explored"})
+    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored",
+            "gap_to_optimum"} <= extra
+    assert all(k.endswith(("_ci50", "_ci90"))
+               for k in extra - {"outside_explored", "gap_to_optimum"})
     assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
     assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
@@ -200,5 +202,29 @@ def test_generic_report_recommends_size_and_tokens_only(tmp_path):
     assert {"non_embedding_params", "tokens", "predicted_loss"} <= set(recommended)
     assert not {"d_model", "num_layers", "num_heads", "batch_size", "learning_rate"} & set(
         recommended)
-    assert recommended["outside_explored"] == []
+    assert recommended["outside_explored"] == [] and "gap_to_optimum" not in recommended
     assert "no architecture" in (tmp_path / "out" / "report.md").read_text()
+    assert "nats between" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_says_what_lies_between_the_predicted_loss_and_the_optimum(tmp_path, api_runs):
+    posterior = FakePosterior(lr0=5e-3)  # lr* at the target above the cap
+    for name, caps in (("capped", {"learning_rate_max": 1e-3}), ("free", {})):
+        rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, **caps)
+        report = write_outputs(tmp_path / name, runs=api_runs, posterior=posterior,
+                               recommendation=rec, target_flops=1e19, budget_flops=2e18,
+                               flops_used=4.4e17, strategy="fit", figures=False)
+        on_disk = json.loads((tmp_path / name / "report.json").read_text())
+        gap = on_disk["recommended"]["gap_to_optimum"]
+        # the same medians the report quotes
+        assert gap["total"] == pytest.approx(on_disk["recommended"]["predicted_loss"]["median"]
+                                             - on_disk["loss_opt"]["median"])
+        assert gap == json.loads(json.dumps(report["recommended"]["gap_to_optimum"]))
+        md = (tmp_path / name / "report.md").read_text()
+        assert f"Of the {gap['total']:.3f} nats between the predicted loss" in md
+        assert f"{gap['one_configuration']:.3f} is one configuration for every" in md
+        if name == "capped":
+            assert (f"{gap['learning_rate_cap']:.3f} is the learning-rate cap at the explored "
+                    "maximum") in md and "--lr-beyond-explored" in md
+        else:
+            assert "learning-rate cap" not in md
