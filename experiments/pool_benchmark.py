@@ -48,6 +48,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -182,10 +183,12 @@ MODEL_FILES = tuple(f"src/bayes_scaling/{name}.py" for name in (
     "pool_acquisition", "pool_scoring"))
 
 
-def model_revision(root: Path = ROOT) -> str:
-    """The last commit of :data:`MODEL_FILES` (``+dirty`` if they have uncommitted changes).
+def model_revision(root: Path = ROOT, files: Sequence[str] = MODEL_FILES) -> str:
+    """The last commit of ``files`` (``+dirty`` if they have uncommitted changes).
 
-    ``unknown`` outside a git checkout. Rows of another revision are another model's.
+    ``files`` are paths relative to ``root`` (folders included; default :data:`MODEL_FILES`).
+    ``unknown`` outside a git checkout. Rows of another revision are another model's. Other
+    scripts record their rows' revision with it too (``run2026_quality.py``).
     """
     import subprocess
 
@@ -193,8 +196,8 @@ def model_revision(root: Path = ROOT) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                               check=False)
     try:
-        log = git("log", "-1", "--format=%h", "--", *MODEL_FILES)
-        dirty = git("diff", "HEAD", "--quiet", "--", *MODEL_FILES).returncode != 0
+        log = git("log", "-1", "--format=%h", "--", *files)
+        dirty = git("diff", "HEAD", "--quiet", "--", *files).returncode != 0
     except OSError:
         return "unknown"
     revision = log.stdout.strip()

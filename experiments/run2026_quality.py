@@ -30,6 +30,9 @@ is deterministic), then evaluates the recommended TrainingConfig on the truth:
 
 Rows are appended to ``<out>.rows.jsonl`` as each run finishes (a rerun skips the finished
 (seed, truth) pairs; ``--fresh`` starts over) and the Markdown summary is rewritten from them.
+Each row records ``model_revision``: the last commit of ``src/`` and this script, ``+dirty`` if
+either has uncommitted changes (``pool_benchmark.model_revision``); rows written before it was
+recorded show "unrecorded".
 
 Usage::
 
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import runpy
 import sys
 import time
 from collections.abc import Sequence
@@ -68,6 +72,10 @@ from bayes_scaling.simulator.virtual2026 import VirtualJobsOracle
 from bayes_scaling.summary import summarize
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "run2026_quality.md"
+#: What a row's result depends on: its ``model_revision`` is their last commit.
+REVISION_FILES = ("src", "experiments/run2026_quality.py")
+_model_revision = runpy.run_path(str(Path(__file__).with_name("pool_benchmark.py")))[
+    "model_revision"]
 N_EVALS = 16
 #: Truth constants a perturbed truth scales, with the log-sd of each factor.
 PERTURBED = {"A": 0.3, "B_data": 0.3, "alpha": 0.08, "beta": 0.08, "E": 0.05, "lam": 0.3,
@@ -311,12 +319,13 @@ def render(rows: list[dict], args) -> str:
         "truth's best at the target (two-stage search over the recommendation's space, see the "
         "script). Knob cost = the part of the loss that the residual choice of head dimension, "
         "intermediate ratio and warmup costs at the recommended width, depth, batch and rate. "
-        "N = 2026 non-embedding parameters.",
+        "N = 2026 non-embedding parameters. Revision = the last commit of src/ and this "
+        "script when the row ran (+dirty: with uncommitted changes).",
         "",
         "| truth | seed | regret | knob cost | lr cost (rec lr / best lr) | predicted (90%) "
         "| true | covered | true hours | N rec / N best | N_opt median | chosen hd, ratio, warmup "
-        "| spent s | runs | timeouts | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| spent s | runs | timeouts | wall s | revision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         p = r["predicted"]
@@ -331,7 +340,7 @@ def render(rows: list[dict], args) -> str:
             f"{r['n_rec']:.3g} / {r['n_best']:.3g} | {r['n_opt_median']:.3g} | "
             f"{k['head_dim']}, {k['intermediate_ratio']}, {k['warmup_frac']} | "
             f"{r['seconds_charged']:.0f} | {r['runs']} | {r['timeouts']} | "
-            f"{r['wall_seconds']:.0f} |")
+            f"{r['wall_seconds']:.0f} | {r.get('model_revision', 'unrecorded')} |")
     fits = [r for r in rows if not r.get("out_of_memory")]
     if fits:
         regret = np.array([r["regret"] for r in fits])
@@ -424,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     if rows:
         atomic_write_text(rows_path, "".join(json.dumps(r) + "\n" for r in rows))
     done = {(r["truth"], r["seed"]) for r in rows}
+    revision = _model_revision(files=REVISION_FILES)
     plan = [(0, s) for s in args.seeds] + [(k, args.seeds[0]) for k in
                                            range(1, args.perturbed + 1)]
     for truth_index, seed in plan:
@@ -437,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> str:
                   f"({best[truth_index]['evaluated']} configurations, "
                   f"{time.perf_counter() - start:.0f} s)", file=sys.stderr)
         row = {"truth": truth_index, "seed": seed,
-               **run_one(seed, truth, best[truth_index], args), "best_search": BEST_SEARCH}
+               **run_one(seed, truth, best[truth_index], args), "best_search": BEST_SEARCH,
+               "model_revision": revision}
         rows.append(row)
         with rows_path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")

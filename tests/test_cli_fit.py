@@ -1,10 +1,14 @@
 """Integration: `bayes-scaling fit` on real API rows with the real Posterior and tiny MCMC."""
 
+import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from bayes_scaling.cli import main
+from bayes_scaling.cli.fit_cmd import FIT_SAMPLER
+from bayes_scaling.inference import NutsConfig
 
 
 def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
@@ -34,12 +38,19 @@ def test_fit_command_end_to_end(shared_data, tmp_path, capsys):
                  "ppc.png", "isoflops_predictive.png"):
         assert (out / name).exists()
     assert report["shape_rule"] == "expected_loss"
-    assert report["nuts"] == {"num_warmup": 20, "num_samples": 20, "num_chains": 1,
-                              "init": "prior_median"}
+    # every sampler setting the fit used, the command's own (depth 10, no padding) included
+    assert set(report["nuts"]) == {f.name for f in dataclasses.fields(NutsConfig)}
+    assert report["nuts"] == {**dataclasses.asdict(NutsConfig()), **FIT_SAMPLER,
+                              "num_warmup": 20, "num_samples": 20, "num_chains": 1}
+    assert report["nuts"]["max_tree_depth"] == 10 and report["nuts"]["exact_capacity"] is True
     assert report["law_units"].startswith("internal")
     assert {"a_lr", "lam", "omega"} <= set(report["nuisance"])
     md = (out / "report.md").read_text()
     assert "internal" in md and "lr* exponent" in md
+    gap = rec["gap_to_optimum"]  # the recommendation is capped to the tried learning rates
+    assert gap["capped"] and gap["total"] == pytest.approx(
+        rec["predicted_loss"]["median"] - report["loss_opt"]["median"])
+    assert f"Of the {gap['total']:.3f} nats between the predicted loss" in md
     printed = capsys.readouterr().out
     assert "WARNING: MCMC diagnostics" in printed  # 20 draws cannot pass r-hat / ESS checks
     assert str(out) in printed

@@ -35,6 +35,16 @@ def test_run2026_quality_tiny_writes_and_resumes(tmp_path):
     again = module.main(["--tiny", "--seeds", "0", "--out", str(out)])  # nothing left to run
     assert again == table
     assert len(out.with_suffix(".rows.jsonl").read_text().splitlines()) == 1
+    # provenance: the row's model revision (last commit of src/ and the script), in the table
+    revision = _load("pool_benchmark").model_revision(files=module.REVISION_FILES)
+    assert revision != "unknown" and row["model_revision"] == revision
+    assert [line for line in table.splitlines()
+            if line.startswith("| 0 | 0 |")][0].endswith(f"| {revision} |")
+    # a row written before revisions were recorded is still read, and says so
+    out.with_suffix(".rows.jsonl").write_text(json.dumps(
+        {k: v for k, v in row.items() if k != "model_revision"}) + "\n")
+    old = module.main(["--tiny", "--seeds", "0", "--out", str(out)])
+    assert "| unrecorded |" in old and revision not in old
 
 
 def test_run2026_extrapolation_tiny_fits_observed_and_noise_free(tmp_path):

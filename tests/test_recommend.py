@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -220,3 +222,46 @@ def test_learning_rate_min_caps_the_choice_from_below_and_says_how_far_lr_star_i
     with pytest.raises(InvalidConfigError, match="learning_rate_min: expected at most"):
         recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_min=2e-3,
                   learning_rate_max=1e-3)
+
+
+def test_gap_to_optimum_splits_what_lies_between_the_prediction_and_the_optimum():
+    posterior = FakePosterior(lr0=5e-3)  # lr* at the target ~4-5x the cap
+    capped = recommend(jax.random.PRNGKey(0), posterior, 1e19, learning_rate_max=1e-3)
+    free = recommend(jax.random.PRNGKey(0), posterior, 1e19)
+    optimum_loss = posterior.optimum(1e19).loss
+
+    def expected(*configs):
+        return posterior.expected_loss(features_from_configs(list(configs)))
+
+    gap = capped.gap_to_optimum
+    assert gap["capped"] and capped.learning_rate == pytest.approx(1e-3)
+    assert gap["total"] == pytest.approx(np.median(capped.predicted_loss)
+                                         - np.median(optimum_loss))
+    # the cap's cost at this shape: against its best batch and learning rate without the cap,
+    # found here by brute force over both
+    at_shape = min(float(expected(*[
+        dataclasses.replace(capped.config(), batch_size=bs, learning_rate=float(lr))
+        for lr in np.geomspace(1e-4, 1e-2, 401)]).min()) for bs in (128, 256))
+    assert gap["expected_loss"]["recommended"] == pytest.approx(expected(capped.config())[0])
+    assert gap["expected_loss"]["at_free_learning_rate"] == pytest.approx(at_shape, abs=1e-5)
+    assert gap["learning_rate_cap"] == pytest.approx(expected(capped.config())[0] - at_shape,
+                                                     abs=1e-5)
+    assert gap["learning_rate_cap"] > 0.01
+    # what the cap moved the shape to, and one configuration against each draw's own optimum
+    assert gap["uncapped"] == {"d_model": free.d_model, "num_layers": free.num_layers,
+                               "num_heads": free.num_heads, "batch_size": free.batch_size,
+                               "learning_rate": free.learning_rate}
+    assert gap["shape_under_cap"] == pytest.approx(at_shape - expected(free.config())[0],
+                                                   abs=1e-5)
+    assert gap["one_configuration"] == pytest.approx(
+        expected(free.config())[0] - np.mean(optimum_loss))
+    assert sum(gap[k] for k in ("learning_rate_cap", "shape_under_cap", "one_configuration",
+                                "median_vs_mean")) == pytest.approx(gap["total"])
+    # without caps nothing is re-chosen and the cap terms are zero
+    plain = free.gap_to_optimum
+    assert not plain["capped"] and "uncapped" not in plain
+    assert plain["learning_rate_cap"] == 0.0 and plain["shape_under_cap"] == 0.0
+    assert plain["one_configuration"] == pytest.approx(gap["one_configuration"])
+    # generic rows: no learning rate, no decomposition
+    generic = recommend(jax.random.PRNGKey(0), FakePosterior(), 1e19, generic=True)
+    assert generic.gap_to_optimum == {}

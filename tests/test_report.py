@@ -55,8 +55,10 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     assert DESIGN_KEYS <= set(on_disk)
     extra = set(on_disk["recommended"]) - RECOMMENDED_KEYS  # issue 7: intervals and flags
     assert RECOMMENDED_KEYS <= set(on_disk["recommended"])
-    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored"} <= extra
-    assert all(k.endswith(("_ci50", "_ci90")) for k in extra - {"outside_explored"})
+    assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored",
+            "gap_to_optimum"} <= extra
+    assert all(k.endswith(("_ci50", "_ci90"))
+               for k in extra - {"outside_explored", "gap_to_optimum"})
     assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
     assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
@@ -119,10 +121,8 @@ def test_isoflop_curve_is_smooth_and_points_move_onto_it(api_runs):
     assert any("interval" in t.get_text() for t in ax.texts)
 
 
-def test_markdown_states_units_and_nuisance():
-    from bayes_scaling.report_markdown import render_markdown
-
-    base = {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
+def _minimal_report() -> dict:
+    return {"target_flops": 1e19, "budget_flops": 1.0, "flops_used": 1.0, "n_runs": 3,
             "strategy": "fit", "param_count": "non_embedding",
             "recommended": {"d_model": 64, "num_layers": 1, "num_heads": 1, "batch_size": 128,
                             "learning_rate": 1e-3, "non_embedding_params": 1, "total_params": 2,
@@ -130,11 +130,29 @@ def test_markdown_states_units_and_nuisance():
             "n_opt": summarize([1.0]), "d_opt": summarize([1.0]), "loss_opt": summarize([1.0]),
             "posterior": {"E": {"median": 1.0, "ci90": [0.5, 1.5]}},
             "diagnostics": {"r_hat_max": 1.0, "ess_bulk_min": 500.0, "divergences": 0}}
+
+
+def test_markdown_states_units_and_nuisance():
+    from bayes_scaling.report_markdown import render_markdown
+
+    base = _minimal_report()
     md = render_markdown({**base, "law_units": "internal: x",
                           "nuisance": {"lam": {"median": 0.2, "ci90": [0.1, 0.3]}}}, {})
     assert "internal" in md and "N_eff = N_blocks + lam" in md and "| lam:" in md
     md = render_markdown({**base, "law_units": "source: x"}, {})
     assert "data's convention" in md and "N_eff" not in md
+
+
+def test_markdown_reads_the_2026_target_score_under_its_new_and_its_old_name():
+    from bayes_scaling.report_markdown import render_markdown
+
+    excluded = {"hidden_size": 2048, "num_layers": 16, "batch_size": 256,
+                "memory_bytes": 2.0e11}
+    for key in ("target_score", "expected_loss"):  # old run directories carry expected_loss
+        choice = {"n_candidates": 10, "n_out_of_memory": 2, "memory_capacity": 1.8e11,
+                  "memory_bytes": 1.5e11, key: 2.5, "excluded_best": {**excluded, key: 2.4321}}
+        md = render_markdown({**_minimal_report(), "api": "2026", "target_choice": choice}, {})
+        assert "removed the unconstrained optimum" in md and "2.4321" in md
 
 
 def test_figures_need_the_callers_key_and_link_the_loop_progress(tmp_path, api_runs):
@@ -184,5 +202,29 @@ def test_generic_report_recommends_size_and_tokens_only(tmp_path):
     assert {"non_embedding_params", "tokens", "predicted_loss"} <= set(recommended)
     assert not {"d_model", "num_layers", "num_heads", "batch_size", "learning_rate"} & set(
         recommended)
-    assert recommended["outside_explored"] == []
+    assert recommended["outside_explored"] == [] and "gap_to_optimum" not in recommended
     assert "no architecture" in (tmp_path / "out" / "report.md").read_text()
+    assert "nats between" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_says_what_lies_between_the_predicted_loss_and_the_optimum(tmp_path, api_runs):
+    posterior = FakePosterior(lr0=5e-3)  # lr* at the target above the cap
+    for name, caps in (("capped", {"learning_rate_max": 1e-3}), ("free", {})):
+        rec = recommend(jax.random.PRNGKey(0), posterior, 1e19, **caps)
+        report = write_outputs(tmp_path / name, runs=api_runs, posterior=posterior,
+                               recommendation=rec, target_flops=1e19, budget_flops=2e18,
+                               flops_used=4.4e17, strategy="fit", figures=False)
+        on_disk = json.loads((tmp_path / name / "report.json").read_text())
+        gap = on_disk["recommended"]["gap_to_optimum"]
+        # the same medians the report quotes
+        assert gap["total"] == pytest.approx(on_disk["recommended"]["predicted_loss"]["median"]
+                                             - on_disk["loss_opt"]["median"])
+        assert gap == json.loads(json.dumps(report["recommended"]["gap_to_optimum"]))
+        md = (tmp_path / name / "report.md").read_text()
+        assert f"Of the {gap['total']:.3f} nats between the predicted loss" in md
+        assert f"{gap['one_configuration']:.3f} is one configuration for every" in md
+        if name == "capped":
+            assert (f"{gap['learning_rate_cap']:.3f} is the learning-rate cap at the explored "
+                    "maximum") in md and "--lr-beyond-explored" in md
+        else:
+            assert "learning-rate cap" not in md

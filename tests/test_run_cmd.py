@@ -57,6 +57,9 @@ def test_run_writes_every_output(tmp_path):
     assert report["loop"]["timings_seconds"]["fit"] > 0
     assert "regret" in report["evaluation_only"]
     assert report["recommended"]["batch_size"] in (128, 256)
+    gap = report["recommended"]["gap_to_optimum"]  # the loop caps no learning rate
+    assert not gap["capped"] and gap["learning_rate_cap"] == 0.0
+    assert "nats between the predicted loss" in (out / "report.md").read_text()
     # The optimal-design yardstick (issue 10).
     assert 0 < report["oracle_sd_ln_n_opt"] and 0 < report["design_efficiency"]
     assert "design efficiency" in (out / "report.md").read_text()

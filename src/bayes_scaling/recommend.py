@@ -52,10 +52,25 @@ learning rate of the recommended shape and batch (``learning_rate``), and each d
 :func:`outside_explored` says which recommended values lie outside the range the fitted runs
 explored, and by what factor.
 
+**Why the predicted loss lies above the optimum's loss** (``Recommendation.gap_to_optimum``).
+``posterior.optimum(target).loss``, the report's ``loss_opt``, is each draw's own minimum: its
+own best shape and batch on the optimum's grid at its own ``lr*``, no cap. The recommendation is
+one configuration for every draw, under the caps. The gap between the two medians is split, in
+nats, into differences of posterior expected losses (:meth:`PosteriorQueries.expected_loss`):
+``learning_rate_cap``, the recommendation minus its own shape at the batch and learning rate
+:func:`_settings` chooses without the caps; ``shape_under_cap``, that minus the configuration
+``recommend`` chooses without the caps (the caps also move the shape: a larger model has a
+smaller ``lr*``, so a cap costs it less); ``one_configuration``, that minus the mean of the
+optimum's loss (``E min <= min E``: the cost of not knowing each draw's best shape and ``lr*``,
+less where the recommendation's wider shape grid reaches what the optimum's does not); and
+``median_vs_mean``, the rest (the report quotes medians). Both cap terms are the model's own
+extrapolation of its learning-rate response beyond the runs, which is why the caps are there.
+Without caps (``run``'s loop) they are zero and nothing is re-chosen.
+
 **Generic rows** (only ``n_params``, ``n_tokens``, ``loss``; ``generic=True``): the data say
 nothing about shapes or learning rates, so the recommendation is ``N`` = the posterior median
 of ``N_opt``, ``D = C / (6 N)`` and the predicted loss there, with no architecture, batch size
-or learning rate (those fields are None).
+or learning rate (those fields are None), and no ``gap_to_optimum``.
 
 On simulated default-truth posteriors (experiments/recommend_rules.py, results in
 experiments/results/recommend_rules.md) ``expected_loss`` had the lower true regret at 1e19
@@ -69,7 +84,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -154,6 +170,14 @@ class Recommendation:
         The rule that chose the shape (``"n_opt_median"``, ``"expected_loss"``, ``"generic"``).
     intervals : mapping of str to numpy.ndarray
         Per-draw values of what the posterior chooses, each ``(S,)`` (module docstring).
+    gap_to_optimum : mapping
+        Why the predicted loss lies above the optimum's (module docstring): the medians
+        ``predicted_loss_median`` and ``loss_opt_median``, their difference ``total`` and its
+        terms in nats, ``learning_rate_cap``, ``shape_under_cap``, ``one_configuration`` and
+        ``median_vs_mean``; the posterior expected losses they are differences of
+        (``expected_loss``); with caps (``capped``) the learning rate of lowest expected loss at
+        the recommended shape without them (``free_learning_rate``) and the uncapped choice
+        (``uncapped``). Empty for generic recommendations.
     """
 
     target_flops: float
@@ -169,6 +193,7 @@ class Recommendation:
     predicted_loss: np.ndarray = field(repr=False)
     shape_rule: str = "expected_loss"
     intervals: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    gap_to_optimum: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def generic(self) -> bool:
@@ -277,7 +302,11 @@ def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> in
 def _settings(posterior, d_best: int, l_best: int, target_flops: float,
               family: CountFamily = FAMILY_2025,
               lr_range: tuple[float, float] = LEARNING_RATE_CLIP):
-    """Batch size and learning rate of lowest expected loss for one shape; see module docs."""
+    """Batch size and learning rate of lowest expected loss for one shape; see module docs.
+
+    Returns the configuration, whether its learning rate came from the posterior, and its
+    posterior expected loss.
+    """
     configs, order, from_posterior = [], [], True
     for rank, batch_size in enumerate(_BATCH_SIZES):
         lr, from_posterior = _learning_rates(posterior, [d_best], [l_best], batch_size,
@@ -290,7 +319,7 @@ def _settings(posterior, d_best: int, l_best: int, target_flops: float,
     expected = posterior.expected_loss(features_from_configs(configs, family=family))
     # exact ties (a model blind to the batch or the lr): batch 128, then the median lr*
     best = int(np.argmin(expected + 1e-12 * np.asarray(order)))
-    return configs[best], from_posterior
+    return configs[best], from_posterior, float(expected[best])
 
 
 def _choice_draws(posterior, chosen: RunConfig, target_flops: float,
@@ -383,6 +412,46 @@ def recommend(
     lr_range = _learning_rate_range(learning_rate_min, learning_rate_max)
     if generic:
         return _recommend_generic(rng_key, posterior, target_flops)
+    choice = partial(_choose, posterior, target_flops, shape_rule=shape_rule,
+                     aspect_ratio_band=aspect_ratio_band, family=family)
+    chosen, from_posterior, chosen_loss = choice(lr_range)
+    source = "posterior" if from_posterior else "default"
+    if (from_posterior and learning_rate_max is not None
+            and chosen.learning_rate >= lr_range[1] * (1 - 1e-9)):
+        source = "posterior, capped at the explored maximum"
+    elif (from_posterior and learning_rate_min is not None
+            and chosen.learning_rate <= lr_range[0] * (1 + 1e-9)):
+        source = "posterior, capped at the explored minimum"
+
+    non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
+    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
+    logger.debug("recommended %s (N=%d)", chosen, non_embedding)
+    capped = from_posterior and lr_range != LEARNING_RATE_CLIP
+    return Recommendation(
+        target_flops=float(target_flops),
+        d_model=chosen.d_model,
+        num_layers=chosen.num_layers,
+        num_heads=chosen.num_heads,
+        batch_size=chosen.batch_size,
+        learning_rate=float(chosen.learning_rate),
+        learning_rate_source=source,
+        non_embedding_params=non_embedding,
+        total_params=total,
+        tokens=float(target_flops) / (6.0 * non_embedding),
+        predicted_loss=draws[:, 0],
+        shape_rule=shape_rule,
+        intervals=_choice_draws(posterior, chosen, target_flops, family),
+        gap_to_optimum=_gap_to_optimum(posterior, target_flops, chosen, chosen_loss,
+                                       draws[:, 0], choice if capped else None, family),
+    )
+
+
+def _choose(posterior, target_flops: float, lr_range: tuple[float, float], *, shape_rule: str,
+            aspect_ratio_band: tuple[float, float], family: CountFamily):
+    """The shape, batch size and learning rate of the recommendation (module docstring).
+
+    Returns what :func:`_settings` returns for the chosen shape.
+    """
     d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True,
                                                      family=family)
     if d_model.size == 0:
@@ -408,34 +477,36 @@ def recommend(
         centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
-    chosen, from_posterior = _settings(posterior, int(d_model[best]), int(num_layers[best]),
-                                       target_flops, family, lr_range)
-    source = "posterior" if from_posterior else "default"
-    if (from_posterior and learning_rate_max is not None
-            and chosen.learning_rate >= lr_range[1] * (1 - 1e-9)):
-        source = "posterior, capped at the explored maximum"
-    elif (from_posterior and learning_rate_min is not None
-            and chosen.learning_rate <= lr_range[0] * (1 + 1e-9)):
-        source = "posterior, capped at the explored minimum"
+    return _settings(posterior, int(d_model[best]), int(num_layers[best]), target_flops, family,
+                     lr_range)
 
-    non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
-    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
-    logger.debug("recommended %s (N=%d) for N_opt median %.3g", chosen, non_embedding, n_median)
-    return Recommendation(
-        target_flops=float(target_flops),
-        d_model=chosen.d_model,
-        num_layers=chosen.num_layers,
-        num_heads=chosen.num_heads,
-        batch_size=chosen.batch_size,
-        learning_rate=float(chosen.learning_rate),
-        learning_rate_source=source,
-        non_embedding_params=non_embedding,
-        total_params=total,
-        tokens=float(target_flops) / (6.0 * non_embedding),
-        predicted_loss=draws[:, 0],
-        shape_rule=shape_rule,
-        intervals=_choice_draws(posterior, chosen, target_flops, family),
-    )
+
+def _gap_to_optimum(posterior, target_flops: float, chosen: RunConfig, chosen_loss: float,
+                    predicted: np.ndarray, uncapped_choice, family: CountFamily) -> dict:
+    """Why the predicted loss lies above the optimum's loss: ``Recommendation.gap_to_optimum``.
+
+    ``uncapped_choice(lr_range)`` re-chooses without the learning-rate caps (None: no caps).
+    """
+    optimum_loss = np.asarray(posterior.optimum(target_flops).loss, np.float64)
+    at_shape = uncapped = chosen_loss
+    out: dict[str, Any] = {"capped": uncapped_choice is not None}
+    if uncapped_choice is not None:
+        free, _, at_shape = _settings(posterior, chosen.d_model, chosen.num_layers, target_flops,
+                                      family)
+        other, _, uncapped = uncapped_choice(LEARNING_RATE_CLIP)
+        out["free_learning_rate"] = free.learning_rate
+        out["uncapped"] = {"d_model": other.d_model, "num_layers": other.num_layers,
+                           "num_heads": other.num_heads, "batch_size": other.batch_size,
+                           "learning_rate": other.learning_rate}
+    predicted_median, optimum_median = float(np.median(predicted)), float(np.median(optimum_loss))
+    terms = {"learning_rate_cap": chosen_loss - at_shape, "shape_under_cap": at_shape - uncapped,
+             "one_configuration": uncapped - float(np.mean(optimum_loss))}
+    total = predicted_median - optimum_median
+    return {"predicted_loss_median": predicted_median, "loss_opt_median": optimum_median,
+            "total": total, **terms, "median_vs_mean": total - sum(terms.values()),
+            "expected_loss": {"recommended": chosen_loss, "at_free_learning_rate": at_shape,
+                              "uncapped": uncapped, "optimum": float(np.mean(optimum_loss))},
+            **out}
 
 
 def _learning_rate_range(low: float | None, high: float | None) -> tuple[float, float]:

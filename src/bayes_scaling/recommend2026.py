@@ -1,4 +1,4 @@
-"""The 2026 recommendation: the TrainingConfig of lowest posterior expected loss in the hours.
+"""The 2026 recommendation: the TrainingConfig of lowest posterior mean log loss in the hours.
 
 The 2026 target is not a compute but a time: the best configuration for ``hours`` of one B200.
 At a fixed time a small model's tokens cost more than ``6 N`` FLOPs each (the LM head, attention
@@ -81,8 +81,9 @@ class TargetChoice:
     training_config : TrainingConfig
         The complete configuration (``max_runtime_seconds`` at the API's cap: a 48-hour run
         cannot state its own runtime, spec §3).
-    expected_loss : float
-        Its :func:`target_score` (the score it was chosen by).
+    target_score : float
+        Its :func:`target_score` (the score it was chosen by: ``exp`` of the posterior mean of
+        its log loss, not an expected loss).
     predicted_seconds : float
         Its median predicted runtime.
     memory_bytes : float
@@ -94,12 +95,12 @@ class TargetChoice:
         Candidates the memory guard excluded.
     excluded_best : dict or None
         The best excluded candidate, when it scored better than the choice: its
-        ``hidden_size``, ``num_layers``, ``batch_size``, ``tokens``, ``expected_loss`` and
+        ``hidden_size``, ``num_layers``, ``batch_size``, ``tokens``, ``target_score`` and
         ``memory_bytes``. None when the guard did not change the answer.
     """
 
     training_config: TrainingConfig
-    expected_loss: float
+    target_score: float
     predicted_seconds: float
     memory_bytes: float
     memory_capacity: float
@@ -109,7 +110,7 @@ class TargetChoice:
 
     def as_dict(self) -> dict:
         """JSON-ready fields (the configuration left out: the report has it)."""
-        return {"expected_loss": self.expected_loss, "predicted_seconds": self.predicted_seconds,
+        return {"target_score": self.target_score, "predicted_seconds": self.predicted_seconds,
                 "memory_bytes": self.memory_bytes, "memory_capacity": self.memory_capacity,
                 "n_candidates": self.n_candidates, "n_out_of_memory": self.n_out_of_memory,
                 "excluded_best": self.excluded_best}
@@ -149,7 +150,7 @@ def choose_target_config(
     aspect_ratio_band: tuple[float, float] = ASPECT_RATIO_BAND,
     memory_capacity: float = B200_MEMORY_BYTES,
 ) -> TargetChoice:
-    """The configuration of lowest posterior expected loss for ``hours`` (module docstring).
+    """The configuration of lowest :func:`target_score` for ``hours`` (module docstring).
 
     Parameters
     ----------
@@ -222,14 +223,14 @@ def choose_target_config(
     from_posterior = lr is not None
     if lr is None:
         lr = np.array([default_learning_rate(x) for x in n[keep]])
-    expected = np.full(len(rows), np.inf)
-    expected[keep] = target_score(posterior,
+    score = np.full(len(rows), np.inf)
+    score[keep] = target_score(posterior,
         _features(d[keep], layers[keep], batch[keep], lr, tokens[keep], n[keep], family,
                   warmup_frac))
-    best = int(np.argmin(np.where(fits, expected, np.inf)))
+    best = int(np.argmin(np.where(fits, score, np.inf)))
     lr_best = float(lr[int(np.flatnonzero(keep == best)[0])])
-    final_expected = float(expected[best])
-    if from_posterior:  # the learning rate of lowest expected loss around the median
+    final_score = float(score[best])
+    if from_posterior:  # the learning rate of lowest score around the median
         grid = np.clip(lr_best * LEARNING_RATE_FACTORS, *LEARNING_RATE_CLIP)
         count = grid.size
         scores = target_score(posterior, _features(
@@ -237,22 +238,22 @@ def choose_target_config(
             grid, np.full(count, tokens[best]), np.full(count, n[best]), family, warmup_frac))
         order = np.abs(np.log(LEARNING_RATE_FACTORS))  # exact ties: nearest the median
         pick = int(np.argmin(scores + 1e-12 * order))
-        lr_best, final_expected = float(grid[pick]), min(float(scores[pick]), final_expected)
+        lr_best, final_score = float(grid[pick]), min(float(scores[pick]), final_score)
     final = training_config(**{**drafts[best], "peak_learning_rate": float(f"{lr_best:.3g}")},
                             tokens=tokens[best], max_runtime_seconds=MAX_RUNTIME_SECONDS,
                             n_evals=TARGET_N_EVALS)
-    excluded = np.where(ok & ~fits, expected, np.inf)
+    excluded = np.where(ok & ~fits, score, np.inf)
     removed = int(np.argmin(excluded))
     excluded_best = None
-    if np.isfinite(excluded[removed]) and excluded[removed] < expected[best]:
+    if np.isfinite(excluded[removed]) and excluded[removed] < score[best]:
         excluded_best = {
             "hidden_size": int(d[removed]), "num_layers": int(layers[removed]),
             "batch_size": int(batch[removed]), "tokens": float(tokens[removed]),
-            "expected_loss": float(expected[removed]),
+            "target_score": float(score[removed]),
             "memory_bytes": float(memory[removed]),
         }
     return TargetChoice(
-        training_config=final, expected_loss=final_expected,
+        training_config=final, target_score=final_score,
         predicted_seconds=float(runtime.seconds([final])[0]),
         memory_bytes=config_memory_bytes(final),
         memory_capacity=float(memory_capacity), n_candidates=len(rows),

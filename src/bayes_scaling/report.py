@@ -9,9 +9,10 @@ atomically with mode 0644, :mod:`bayes_scaling.diagnostics` owns the diagnostic 
 ``report.json`` holds DESIGN.md section 5's keys exactly, plus a few extra keys (``ess_tail_min``,
 ``warnings``, ``runs_description``, ``shape_rule``, ``learning_rate_source``, ``figures``; in
 ``recommended``: ``<name>_ci50`` / ``<name>_ci90`` for every choice of the posterior, e.g.
-``learning_rate_ci90``, and ``outside_explored``, the recommended values outside the fitted
-runs' range with the factor by which they are outside). Generic rows' ``recommended`` has no
-architecture, batch size or learning rate keys.
+``learning_rate_ci90``; ``outside_explored``, the recommended values outside the fitted
+runs' range with the factor by which they are outside; ``gap_to_optimum``, why the predicted
+loss lies above ``loss_opt``, in nats, see :mod:`bayes_scaling.recommend`). Generic rows'
+``recommended`` has no architecture, batch size, learning rate or ``gap_to_optimum`` keys.
 Summaries are the posterior median and equal-tailed 50% and 90% intervals.
 """
 
@@ -119,7 +120,8 @@ def _recommended(rec: Recommendation, runs: RunsData) -> dict[str, Any]:
 
     Generic recommendations carry N, D (``tokens``) and the predicted loss only. Each per-draw
     choice of the posterior (``Recommendation.intervals``) adds ``<name>_ci50`` and
-    ``<name>_ci90``; ``outside_explored`` lists the values outside the fitted runs' range.
+    ``<name>_ci90``; ``outside_explored`` lists the values outside the fitted runs' range;
+    ``gap_to_optimum`` is ``Recommendation.gap_to_optimum`` (absent where it is empty).
     """
     out: dict[str, Any] = {}
     if not rec.generic:
@@ -134,6 +136,8 @@ def _recommended(rec: Recommendation, runs: RunsData) -> dict[str, Any]:
         out[f"{name}_ci50"], out[f"{name}_ci90"] = summary["ci50"], summary["ci90"]
     explored = runs.features() if len(runs) else None
     out["outside_explored"] = [] if explored is None else outside_explored(rec, explored)
+    if rec.gap_to_optimum:
+        out["gap_to_optimum"] = dict(rec.gap_to_optimum)
     return out
 
 

@@ -47,6 +47,7 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         "",
         _answer(report),
         "",
+        *_gap_lines(report),
         *_api2026_lines(report),
         *_settings_lines(rec),
         f"Compute-optimal at the target: N_opt = **{n_opt['median']:.3g}** {n_unit} "
@@ -160,6 +161,33 @@ def _answer(report: Mapping[str, Any]) -> str:
             f"{rec['total_params']:,} total). {tail}")
 
 
+def _gap_lines(report: Mapping[str, Any]) -> list[str]:
+    """One sentence: what the nats between the predicted loss and the optimum's loss are."""
+    gap = report["recommended"].get("gap_to_optimum")
+    if not gap:
+        return []
+    text = (f"Of the {gap['total']:.3f} nats between the predicted loss "
+            f"({gap['predicted_loss_median']:.3f}) and the compute-optimal loss at the target "
+            f"({gap['loss_opt_median']:.3f}), ")
+    if gap["capped"]:
+        source = str(report.get("learning_rate_source", ""))
+        where = ("at the explored maximum" if source.endswith("maximum") else
+                 "at the explored minimum" if source.endswith("minimum") else
+                 "to the explored range")
+        other = gap["uncapped"]
+        text += (f"{gap['learning_rate_cap']:.3f} is the learning-rate cap {where} (at this shape "
+                 f"the posterior's best learning rate is {gap['free_learning_rate']:.3g}; lift "
+                 f"the cap with --lr-beyond-explored) and {gap['shape_under_cap']:.3f} the shape "
+                 f"the cap moved to (without it: d_model {other['d_model']}, "
+                 f"{other['num_layers']} layers, learning rate {other['learning_rate']:.3g}), "
+                 "both what the model extrapolates beyond the learning rates the runs tried; ")
+    text += (f"{gap['one_configuration']:.3f} is one configuration for every posterior draw, "
+             "where the optimum lets each draw take its own best shape, batch and learning rate "
+             f"(the cost of not knowing them); {gap['median_vs_mean']:.3f} is medians against "
+             "means.")
+    return [text, ""]
+
+
 def _api2026_lines(report: Mapping[str, Any]) -> list[str]:
     """A 2026 run: which count N is, and how the knobs the law has no term for were chosen."""
     if report.get("api") != "2026":
@@ -183,9 +211,11 @@ def _api2026_lines(report: Mapping[str, Any]) -> list[str]:
                   f"recommendation needs {choice['memory_bytes']:.3g} bytes.", ""]
         excluded = choice.get("excluded_best")
         if excluded:
+            # reports before the rename called the score "expected_loss"
+            score = excluded.get("target_score", excluded.get("expected_loss"))
             lines += [f"**The memory guard removed the unconstrained optimum**: hidden_size "
                       f"{excluded['hidden_size']}, {excluded['num_layers']} layers, batch "
-                      f"{excluded['batch_size']} (expected loss {excluded['expected_loss']:.4f}) "
+                      f"{excluded['batch_size']} (score exp E ln loss {score:.4f}) "
                       f"needs {excluded['memory_bytes']:.3g} bytes.", ""]
     return lines
 

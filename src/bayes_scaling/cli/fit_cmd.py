@@ -8,6 +8,7 @@ report.md, runs.csv, posterior.nc and the figures into the output folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -113,9 +114,7 @@ def _run(args: argparse.Namespace, progress) -> int:
         budget_flops=args.budget if args.budget is not None else flops_used,
         flops_used=flops_used, strategy="fit", rng_key=key_fig, figures=not args.no_figures,
         progress=progress,
-        extra={"seed": args.seed, "nuts": {"num_warmup": args.num_warmup,
-                                           "num_samples": args.num_samples,
-                                           "num_chains": args.num_chains, "init": args.init},
+        extra={"seed": args.seed, "nuts": dataclasses.asdict(nuts),
                "fit_seconds": posterior_seconds},
     )
     print(_summary(report))
