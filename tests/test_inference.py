@@ -296,3 +296,22 @@ def test_exact_capacity_holds_only_the_fitted_rows():
     assert compiles
     with pytest.raises(InferenceConfigError, match="exact_capacity"):
         NutsConfig(exact_capacity=1)
+
+
+def test_chains_on_threads_draw_what_one_at_a_time_draws(monkeypatch):
+    # sequential chains run on as many threads as there are cores; the draws must not depend
+    # on how many run at once (each chain is the same program with its own key)
+    from bayes_scaling import inference
+
+    configs = _design(10)
+    loss = [observed_loss(Truth(), c) for c in configs]
+    nuts = NutsConfig(num_warmup=20, num_samples=20, num_chains=3, max_tree_depth=5)
+    draws = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(inference, "chain_workers", lambda w=workers: w)
+        post = Refitter(nuts=nuts).fit(jax.random.key(2), features_from_configs(configs), loss)
+        draws[workers] = post.idata.posterior["alpha"].values
+    assert draws[1].shape == (3, 20)
+    assert len({tuple(chain) for chain in draws[1]}) == 3  # the chains differ
+    np.testing.assert_array_equal(draws[1], draws[3])
+    assert inference.chain_workers() >= 1

@@ -11,7 +11,9 @@ of a fixed shape, padded rows masked out of the likelihood. A fit returns a
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -47,6 +49,7 @@ __all__ = [
     "NutsConfig",
     "Refitter",
     "build_inference_data",
+    "chain_workers",
     "find_mode",
     "padded_capacity",
     "fit_posterior",
@@ -80,7 +83,9 @@ class NutsConfig:
         Dense mass matrix: the law's amplitudes and exponents stay correlated after centring.
     chain_method : str
         ``"sequential"`` (default: on CPU it was 20-40% faster than ``"vectorized"``, whose chains
-        move in lockstep at the deepest tree of the two) or ``"vectorized"``.
+        move in lockstep at the deepest tree of the two) or ``"vectorized"``. Sequential chains
+        are independent runs of one compiled program, so they run on as many threads as the
+        process has cores (:func:`chain_workers`), with the same draws as one at a time.
     min_capacity : int
         Smallest padded data size of the :class:`Refitter`.
     exact_capacity : bool
@@ -171,6 +176,19 @@ def _latent_names(nuisance: bool, warmup: bool = False) -> tuple[str, ...]:
     """Latent sites; ``warmup``: the 2026 rows' :data:`~bayes_scaling.model.WARMUP_SITES` too."""
     return CORE_LATENT + (NUISANCE_LATENT if nuisance else ()) + (
         WARMUP_SITES if nuisance and warmup else ())
+
+
+def chain_workers() -> int:
+    """How many ``"sequential"`` chains run at once: the cores this process may use.
+
+    Each chain is the same compiled program with its own key, so running them on threads gives
+    the same draws as one after another; only the wall time changes (on 2 cores the 4 chains
+    of ``bayes-scaling fit`` take about half as long).
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def padded_capacity(m: int, minimum: int) -> int:
@@ -311,10 +329,17 @@ class Refitter:
             single = jax.jit(one_chain)
 
             def run(keys, z0s, data, loss):
-                outs = [
-                    single(keys[c], jax.tree.map(lambda x, c=c: x[c], z0s), data, loss)
-                    for c in range(keys.shape[0])
-                ]
+                def chain(c):
+                    z0 = jax.tree.map(lambda x: x[c], z0s)
+                    return jax.block_until_ready(single(keys[c], z0, data, loss))
+
+                chains = int(keys.shape[0])
+                workers = min(chains, chain_workers())
+                if workers == 1:
+                    outs = [chain(c) for c in range(chains)]
+                else:  # XLA releases the GIL: each thread's chain runs on its own core
+                    with ThreadPoolExecutor(max_workers=workers) as pool:
+                        outs = list(pool.map(chain, range(chains)))
                 return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 
         constrain = jax.jit(
