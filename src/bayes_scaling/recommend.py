@@ -499,13 +499,14 @@ def _gap_to_optimum(posterior, target_flops: float, chosen: RunConfig, chosen_lo
                            "num_heads": other.num_heads, "batch_size": other.batch_size,
                            "learning_rate": other.learning_rate}
     predicted_median, optimum_median = float(np.median(predicted)), float(np.median(optimum_loss))
+    optimum_mean = float(np.mean(optimum_loss))
     terms = {"learning_rate_cap": chosen_loss - at_shape, "shape_under_cap": at_shape - uncapped,
-             "one_configuration": uncapped - float(np.mean(optimum_loss))}
+             "one_configuration": uncapped - optimum_mean}
     total = predicted_median - optimum_median
     return {"predicted_loss_median": predicted_median, "loss_opt_median": optimum_median,
             "total": total, **terms, "median_vs_mean": total - sum(terms.values()),
             "expected_loss": {"recommended": chosen_loss, "at_free_learning_rate": at_shape,
-                              "uncapped": uncapped, "optimum": float(np.mean(optimum_loss))},
+                              "uncapped": uncapped, "optimum": optimum_mean},
             **out}
 
 
