@@ -434,22 +434,26 @@ def main(argv=None) -> int:
     plot(rows, labels, figure)
     from bayes_scaling.simulator.random_truths import family_truth
 
+    if args.report_only:
+        invocation = (f"Report only: {len(rows)} of {len(rows) + missing} planned runs are in "
+                      f"the rows file ({rows_path.name}); {missing} missing.")
+    else:
+        invocation = (f"This invocation ran {len(specs)} of {len(rows)} runs in {wall:.0f} s "
+                      f"wall (address {args.address or 'local'}).")
     header = (
         f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})\n\n"
         f"Truths: members {members[0]}-{members[-1]} of random family seed {args.family_seed} "
         f"(bayes_scaling.simulator.random_truths); seeds 0-{args.seeds - 1}; budgets "
         f"{', '.join(f'{b:.0e}' for b in budgets)}; target 1e19; loop settings {settings}. "
-        f"This invocation ran {len(specs)} of {len(rows)} runs in {wall:.0f} s wall "
-        f"(address {args.address or 'local'}).\n\nTruth values: "
+        f"{invocation}\n\nTruth values: "
         + "; ".join(
             f"{i}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in family_truth(args.family_seed, i).items()
                                  if k != "L_init")
             for i in members))
     if missing:
-        header += (f"\n\n**Partial:** {missing} of the {missing + len(rows)} planned runs are "
-                   "missing (written with --report-only); the medians and pairs below count "
-                   "only the finished runs.")
+        header += (f"\n\n**Partial:** the medians and pairs below count only the {len(rows)} "
+                   f"finished runs, not the {missing} missing ones.")
     if args.note:
         header += f"\n\n{args.note}"
     text = render(rows, labels, budgets, header, figure.name)

@@ -105,6 +105,17 @@ def test_tiny_run_on_local_ray_resumes(tmp_path):
     assert bench.main(args) == 0  # everything done: nothing runs, Ray is not started
     assert rows_path.read_text() == before
     assert "ran 0 of 2 runs" in out.read_text()
+    # --report-only says what it did instead: which planned runs the rows file holds
+    assert bench.main([*args, "--report-only"]) == 0
+    text = out.read_text()
+    held = "planned runs are in the rows file (bench.rows.jsonl)"
+    assert f"Report only: 2 of 2 {held}; 0 missing." in text
+    assert "This invocation ran" not in text and "**Partial:**" not in text
+    assert bench.main([*args, "--seeds", "2", "--report-only"]) == 0  # seed 1 never ran
+    assert rows_path.read_text() == before
+    text = out.read_text()
+    assert f"Report only: 2 of 4 {held}; 2 missing." in text
+    assert "count only the 2 finished runs, not the 2 missing ones" in text
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from bayes_scaling.count_family import FAMILY_2025, CountFamily
-from bayes_scaling.recommend import median_learning_rate
+from bayes_scaling.learning_rate_choice import median_learning_rate
 
 __all__ = [
     "allocation_flops_grid",

@@ -4,7 +4,8 @@ The shape is chosen on a grid that is wider than the API's (the target model may
 ``d_model`` a multiple of 128 up to 8192 with head dimension 64 (an even number of heads, see
 ``params.practical_num_heads``) and ``num_layers`` 1..128, restricted to aspect ratios
 ``d_model / num_layers`` in [32, 256], the range over which Kaplan et al. (2020, fig. 5) found
-the loss of a fixed-size model within a few percent of its best. Two shape rules are offered:
+the loss of a fixed-size model within a few percent of its best (:func:`candidate_shapes`). Two
+shape rules are offered:
 
 - ``"expected_loss"`` (the default): among shapes inside the posterior 90% interval of
   ``N_opt``, the one with the lowest posterior expected loss at the target, each at its
@@ -18,54 +19,19 @@ the loss of a fixed-size model within a few percent of its best. Two shape rules
   ``posterior.optimum``.
 
 **Learning rate and batch size** are then chosen together for the shape, by the same rule: the
-pair (``batch_size`` in {128, 256}, ``learning_rate`` on a grid of factors ``e^-1.5 .. e^1.5``
-around the posterior median ``lr*`` of that batch) with the lowest posterior expected loss
-(:meth:`PosteriorQueries.expected_loss`: averaged over the draws, the extrapolation
-discrepancy's expected cost included). Averaging over draws is what makes an extrapolation the
-data cannot support cost what its uncertainty costs: where ``lr*`` at the target is uncertain
-and the loss is asymmetric in ``ln(lr / lr*)`` (slow progress below, instability above), the
-expected loss moves the choice off the median to the safer side. The learning rate is clipped to
-[1e-5, 1e-2], and, with ``learning_rate_max`` and ``learning_rate_min`` (``bayes-scaling fit``
-passes the largest and the smallest learning rate its runs tried), to that range. Above it, the
-expected loss is the model's extrapolation of its learning-rate response into a region no run
-measured (on the 2025 course API
-rows every budget's best run is at the API's maximum, 1e-3, and the posterior's ``lr*`` at 1e19
-sits at 2-5 times it, carried by the shape of the response below 1e-3 alone), while the published
-fits agree that ``lr*`` falls along the compute-optimal path (DeepSeek-AI 2024: ``lr* ∝
-C^-0.125``; Step Law, Li et al. 2025: ``N^-0.713 D^0.307``, i.e. ``C^-0.2`` at a fixed ratio of
-tokens to parameters; Porian et al. 2024), so a run larger than the fitted ones does not call for a
-learning rate above the largest the fitted ones tried. Below it, the same holds in the other
-direction: a value under the smallest learning rate any run tried is carried by the fitted
-exponents of ``lr*`` alone (on the 2024 course API rows, every run at 1e-4, 5e-4 or 1e-3, the
-expected-loss choice at 1e19 was 1.35e-5), and the loss of a too-small learning rate is what no
-run measured either. The source then reads ``"posterior, capped at the explored maximum"`` (or
-``minimum``) and the report keeps the posterior's ``lr*`` interval and says how far outside the
-explored range its median and 90% interval lie (:func:`outside_explored`).
-Where the posterior has no learning-rate term (NaN ``lr*``), the GPT-3 table
-(Brown et al. 2020, table 2.1) interpolated in log-log at the model's size, and the batch size
-with the lower expected loss (128 on a tie).
+pair of lowest posterior expected loss
+(:func:`bayes_scaling.learning_rate_choice.settings_for_shape`; that module documents the grid
+around the posterior median ``lr*``, the clip, the caps ``learning_rate_max`` and
+``learning_rate_min`` and the GPT-3 default where the posterior has no learning-rate term).
 
 ``Recommendation.intervals`` holds per-draw values of what the posterior chooses: the optimal
 learning rate of the recommended shape and batch (``learning_rate``), and each draw's own optimal
 ``batch_size``, ``d_model``, ``num_layers``, ``num_heads`` and ``aspect_ratio`` at the target
 (from ``posterior.optimum``); the report summarises them as ``<name>_ci50`` / ``<name>_ci90``.
-:func:`outside_explored` says which recommended values lie outside the range the fitted runs
-explored, and by what factor.
-
-**Why the predicted loss lies above the optimum's loss** (``Recommendation.gap_to_optimum``).
-``posterior.optimum(target).loss``, the report's ``loss_opt``, is each draw's own minimum: its
-own best shape and batch on the optimum's grid at its own ``lr*``, no cap. The recommendation is
-one configuration for every draw, under the caps. The gap between the two medians is split, in
-nats, into differences of posterior expected losses (:meth:`PosteriorQueries.expected_loss`):
-``learning_rate_cap``, the recommendation minus its own shape at the batch and learning rate
-:func:`_settings` chooses without the caps; ``shape_under_cap``, that minus the configuration
-``recommend`` chooses without the caps (the caps also move the shape: a larger model has a
-smaller ``lr*``, so a cap costs it less); ``one_configuration``, that minus the mean of the
-optimum's loss (``E min <= min E``: the cost of not knowing each draw's best shape and ``lr*``,
-less where the recommendation's wider shape grid reaches what the optimum's does not); and
-``median_vs_mean``, the rest (the report quotes medians). Both cap terms are the model's own
-extrapolation of its learning-rate response beyond the runs, which is why the caps are there.
-Without caps (``run``'s loop) they are zero and nothing is re-chosen.
+``Recommendation.gap_to_optimum`` says why the predicted loss lies above the optimum's loss
+(:func:`bayes_scaling.recommend_caveats.gap_to_optimum`), and
+:func:`bayes_scaling.recommend_caveats.outside_explored` which recommended values lie outside
+the range the fitted runs explored.
 
 **Generic rows** (only ``n_params``, ``n_tokens``, ``loss``; ``generic=True``): the data say
 nothing about shapes or learning rates, so the recommendation is ``N`` = the posterior median
@@ -92,51 +58,28 @@ import numpy as np
 
 from bayes_scaling.count_family import FAMILY_2025, CountFamily
 from bayes_scaling.errors import InvalidConfigError
-from bayes_scaling.features import RunFeatures, features_from_configs, features_from_generic
-from bayes_scaling.params import (
-    ASPECT_RATIO_BAND,
-    practical_num_heads,
-    target_shape_grid,
+from bayes_scaling.features import features_from_configs, features_from_generic
+from bayes_scaling.learning_rate_choice import (
+    LEARNING_RATE_CLIP,
+    learning_rate_range,
+    settings_for_shape,
+    shape_config,
+    shape_learning_rates,
 )
+from bayes_scaling.params import ASPECT_RATIO_BAND, practical_num_heads, target_shape_grid
+from bayes_scaling.recommend_caveats import gap_to_optimum
 from bayes_scaling.space import RunConfig
 from bayes_scaling.summary import equal_tailed
 
 if TYPE_CHECKING:
     from bayes_scaling.posterior import PosteriorQueries
 
-__all__ = [
-    "ASPECT_RATIO_BAND",
-    "LEARNING_RATE_CLIP",
-    "LEARNING_RATE_FACTORS",
-    "Recommendation",
-    "candidate_shapes",
-    "default_learning_rate",
-    "median_learning_rate",
-    "outside_explored",
-    "recommend",
-]
+__all__ = ["Recommendation", "candidate_shapes", "recommend"]
 
 logger = logging.getLogger(__name__)
 
-LEARNING_RATE_CLIP = (1e-5, 1e-2)
-#: Factors around the posterior median lr* that the learning-rate choice searches.
-LEARNING_RATE_FACTORS = np.exp(np.linspace(-1.5, 1.5, 31))
 _SHAPE_RULES = ("n_opt_median", "expected_loss")
-_BATCH_SIZES = (128, 256)
 _TIE_LOSS = 1e-4  # nats: shapes this close in posterior-mean loss count as equally good
-# Brown et al. 2020, table 2.1: (parameters, learning rate) of the GPT-3 family.
-_GPT3_LR = np.array(
-    [
-        (125e6, 6.0e-4),
-        (350e6, 3.0e-4),
-        (760e6, 2.5e-4),
-        (1.3e9, 2.0e-4),
-        (2.7e9, 1.6e-4),
-        (6.7e9, 1.2e-4),
-        (13e9, 1.0e-4),
-        (175e9, 0.6e-4),
-    ]
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +114,8 @@ class Recommendation:
     intervals : mapping of str to numpy.ndarray
         Per-draw values of what the posterior chooses, each ``(S,)`` (module docstring).
     gap_to_optimum : mapping
-        Why the predicted loss lies above the optimum's (module docstring): the medians
+        Why the predicted loss lies above the optimum's
+        (:func:`bayes_scaling.recommend_caveats.gap_to_optimum`): the medians
         ``predicted_loss_median`` and ``loss_opt_median``, their difference ``total`` and its
         terms in nats, ``learning_rate_cap``, ``shape_under_cap``, ``one_configuration`` and
         ``median_vs_mean``; the posterior expected losses they are differences of
@@ -246,80 +190,12 @@ def candidate_shapes(
     return d_model, num_layers, np.asarray(family.counts(d_model, num_layers)[3], np.float64)
 
 
-def default_learning_rate(n_params: float) -> float:
-    """GPT-3's learning rate at ``n_params`` (Brown et al. 2020), log-log interpolated, clamped."""
-    log_n = np.log(_GPT3_LR[:, 0])
-    log_lr = np.log(_GPT3_LR[:, 1])
-    return float(np.exp(np.interp(np.log(n_params), log_n, log_lr)))
-
-
-def _config(d_model, num_layers, batch_size, learning_rate, flops,
-            family: CountFamily = FAMILY_2025) -> RunConfig:
-    return RunConfig(
-        d_model=int(d_model),
-        num_layers=int(num_layers),
-        num_heads=family.num_heads(d_model),
-        batch_size=int(batch_size),
-        learning_rate=float(learning_rate),
-        train_flops=int(round(flops)),
-    )
-
-
-def median_learning_rate(posterior: PosteriorQueries, features) -> np.ndarray | None:
-    """Posterior median optimal learning rate per row, clipped; None without an lr term."""
-    draws = posterior.optimal_learning_rate(features)
-    if not np.isfinite(draws).any():
-        return None
-    median = np.nanmedian(draws, axis=0)
-    if not np.all(np.isfinite(median)):
-        return None
-    return np.clip(median, *LEARNING_RATE_CLIP)
-
-
-def _learning_rates(posterior, d_model, num_layers, batch_size, flops,
-                    family: CountFamily = FAMILY_2025,
-                    lr_range: tuple[float, float] = LEARNING_RATE_CLIP,
-                    ) -> tuple[np.ndarray, bool]:
-    """Median optimal lr per shape (clipped to ``lr_range``); whether the posterior gave it."""
-    probe = [_config(d, L, batch_size, 1e-3, flops, family)
-             for d, L in zip(d_model, num_layers, strict=True)]
-    median = median_learning_rate(posterior, features_from_configs(probe, family=family))
-    if median is None:
-        n = family.counts(np.asarray(d_model), np.asarray(num_layers))[3]
-        fallback = np.array([default_learning_rate(x) for x in np.atleast_1d(n)])
-        return fallback, False
-    return np.clip(median, *lr_range), True
-
-
 def _shape_by_median(n_target: float, d_model, num_layers, n_params, band) -> int:
     log_gap = np.abs(np.log(n_params / n_target))
     close = log_gap <= max(log_gap.min(), 0.0) + np.log(1.01)
     centre = np.sqrt(band[0] * band[1])
     ratio_gap = np.where(close, np.abs(np.log(d_model / num_layers / centre)), np.inf)
     return int(np.argmin(ratio_gap + 1e-9 * log_gap))
-
-
-def _settings(posterior, d_best: int, l_best: int, target_flops: float,
-              family: CountFamily = FAMILY_2025,
-              lr_range: tuple[float, float] = LEARNING_RATE_CLIP):
-    """Batch size and learning rate of lowest expected loss for one shape; see module docs.
-
-    Returns the configuration, whether its learning rate came from the posterior, and its
-    posterior expected loss.
-    """
-    configs, order, from_posterior = [], [], True
-    for rank, batch_size in enumerate(_BATCH_SIZES):
-        lr, from_posterior = _learning_rates(posterior, [d_best], [l_best], batch_size,
-                                             target_flops, family)
-        factors = LEARNING_RATE_FACTORS if from_posterior else np.ones(1)
-        for factor in factors:
-            x = float(np.clip(lr[0] * factor, *lr_range))
-            configs.append(_config(d_best, l_best, batch_size, x, target_flops, family))
-            order.append(abs(np.log(factor)) + 10.0 * rank)
-    expected = posterior.expected_loss(features_from_configs(configs, family=family))
-    # exact ties (a model blind to the batch or the lr): batch 128, then the median lr*
-    best = int(np.argmin(expected + 1e-12 * np.asarray(order)))
-    return configs[best], from_posterior, float(expected[best])
 
 
 def _choice_draws(posterior, chosen: RunConfig, target_flops: float,
@@ -390,8 +266,8 @@ def recommend(
         The model family whose shapes are searched and counted (default the 2025 API's; the
         2026 loop passes a 2026 family at the head dimension and intermediate ratio it chose).
     learning_rate_max : float, optional
-        Largest learning rate to recommend (the largest the fitted runs tried; see the module
-        docstring); None: only the clip ``LEARNING_RATE_CLIP``.
+        Largest learning rate to recommend (the largest the fitted runs tried; see
+        :mod:`bayes_scaling.learning_rate_choice`); None: only the clip ``LEARNING_RATE_CLIP``.
     learning_rate_min : float, optional
         Smallest learning rate to recommend (the smallest the fitted runs tried); None: only
         the clip. Must not exceed ``learning_rate_max``.
@@ -409,7 +285,7 @@ def recommend(
         raise InvalidConfigError(f"target_flops: expected a positive number, got {target_flops!r}")
     if shape_rule not in _SHAPE_RULES:
         raise InvalidConfigError(f"shape_rule: expected one of {_SHAPE_RULES}, got {shape_rule!r}")
-    lr_range = _learning_rate_range(learning_rate_min, learning_rate_max)
+    lr_range = learning_rate_range(learning_rate_min, learning_rate_max)
     if generic:
         return _recommend_generic(rng_key, posterior, target_flops)
     choice = partial(_choose, posterior, target_flops, shape_rule=shape_rule,
@@ -441,8 +317,8 @@ def recommend(
         predicted_loss=draws[:, 0],
         shape_rule=shape_rule,
         intervals=_choice_draws(posterior, chosen, target_flops, family),
-        gap_to_optimum=_gap_to_optimum(posterior, target_flops, chosen, chosen_loss,
-                                       draws[:, 0], choice if capped else None, family),
+        gap_to_optimum=gap_to_optimum(posterior, target_flops, chosen, chosen_loss, draws[:, 0],
+                                      choice if capped else None, family),
     )
 
 
@@ -450,7 +326,8 @@ def _choose(posterior, target_flops: float, lr_range: tuple[float, float], *, sh
             aspect_ratio_band: tuple[float, float], family: CountFamily):
     """The shape, batch size and learning rate of the recommendation (module docstring).
 
-    Returns what :func:`_settings` returns for the chosen shape.
+    Returns what :func:`~bayes_scaling.learning_rate_choice.settings_for_shape` returns for the
+    chosen shape.
     """
     d_model, num_layers, n_params = candidate_shapes(aspect_ratio_band, practical=True,
                                                      family=family)
@@ -467,9 +344,9 @@ def _choose(posterior, target_flops: float, lr_range: tuple[float, float], *, sh
         if inside.size == 0:
             inside = np.array([_shape_by_median(n_median, d_model, num_layers, n_params,
                                                 aspect_ratio_band)])
-        lrs, _ = _learning_rates(posterior, d_model[inside], num_layers[inside], 128, target_flops,
-                                 family, lr_range)
-        configs = [_config(d_model[i], num_layers[i], 128, lr, target_flops, family)
+        lrs, _ = shape_learning_rates(posterior, d_model[inside], num_layers[inside], 128,
+                                      target_flops, family, lr_range)
+        configs = [shape_config(d_model[i], num_layers[i], 128, lr, target_flops, family)
                    for i, lr in zip(inside, lrs, strict=True)]
         mean_loss = posterior.expected_loss(features_from_configs(configs, family=family))
         # near-ties (within _TIE_LOSS nats; e.g. a law with no shape term): aspect ratio ~90
@@ -477,105 +354,5 @@ def _choose(posterior, target_flops: float, lr_range: tuple[float, float], *, sh
         centre = np.sqrt(aspect_ratio_band[0] * aspect_ratio_band[1])
         ratio_gap = np.abs(np.log(d_model[inside] / num_layers[inside] / centre))
         best = int(inside[int(np.argmin(np.where(tied, ratio_gap, np.inf)))])
-    return _settings(posterior, int(d_model[best]), int(num_layers[best]), target_flops, family,
-                     lr_range)
-
-
-def _gap_to_optimum(posterior, target_flops: float, chosen: RunConfig, chosen_loss: float,
-                    predicted: np.ndarray, uncapped_choice, family: CountFamily) -> dict:
-    """Why the predicted loss lies above the optimum's loss: ``Recommendation.gap_to_optimum``.
-
-    ``uncapped_choice(lr_range)`` re-chooses without the learning-rate caps (None: no caps).
-    """
-    optimum_loss = np.asarray(posterior.optimum(target_flops).loss, np.float64)
-    at_shape = uncapped = chosen_loss
-    out: dict[str, Any] = {"capped": uncapped_choice is not None}
-    if uncapped_choice is not None:
-        free, _, at_shape = _settings(posterior, chosen.d_model, chosen.num_layers, target_flops,
-                                      family)
-        other, _, uncapped = uncapped_choice(LEARNING_RATE_CLIP)
-        out["free_learning_rate"] = free.learning_rate
-        out["uncapped"] = {"d_model": other.d_model, "num_layers": other.num_layers,
-                           "num_heads": other.num_heads, "batch_size": other.batch_size,
-                           "learning_rate": other.learning_rate}
-    predicted_median, optimum_median = float(np.median(predicted)), float(np.median(optimum_loss))
-    optimum_mean = float(np.mean(optimum_loss))
-    terms = {"learning_rate_cap": chosen_loss - at_shape, "shape_under_cap": at_shape - uncapped,
-             "one_configuration": uncapped - optimum_mean}
-    total = predicted_median - optimum_median
-    return {"predicted_loss_median": predicted_median, "loss_opt_median": optimum_median,
-            "total": total, **terms, "median_vs_mean": total - sum(terms.values()),
-            "expected_loss": {"recommended": chosen_loss, "at_free_learning_rate": at_shape,
-                              "uncapped": uncapped, "optimum": optimum_mean},
-            **out}
-
-
-def _learning_rate_range(low: float | None, high: float | None) -> tuple[float, float]:
-    """``LEARNING_RATE_CLIP`` narrowed to ``[low, high]`` (either None: that end unchanged)."""
-    lr_min, lr_max = LEARNING_RATE_CLIP
-    if high is not None:
-        if not np.isfinite(high) or high <= LEARNING_RATE_CLIP[0]:
-            raise InvalidConfigError(f"learning_rate_max: expected a number above "
-                                     f"{LEARNING_RATE_CLIP[0]:g}, got {high!r}")
-        lr_max = min(lr_max, float(high))
-    if low is not None:
-        if not np.isfinite(low) or not 0 < low < LEARNING_RATE_CLIP[1]:
-            raise InvalidConfigError(f"learning_rate_min: expected a positive number below "
-                                     f"{LEARNING_RATE_CLIP[1]:g}, got {low!r}")
-        lr_min = max(lr_min, float(low))
-    if lr_min > lr_max:
-        raise InvalidConfigError(f"learning_rate_min: expected at most learning_rate_max "
-                                 f"({lr_max:g}), got {lr_min:g}")
-    return lr_min, lr_max
-
-
-def outside_explored(recommendation: Recommendation, explored: RunFeatures) -> list[dict]:
-    """Recommended values outside the range the fitted API runs explored.
-
-    Checks ``learning_rate``, ``batch_size``, ``num_heads`` and ``aspect_ratio`` against the
-    min-max of the API rows of ``explored``, and the posterior's optimal learning rate of the
-    recommended shape (from ``recommendation.intervals``) against the explored learning rates:
-    its median (``optimal_learning_rate_median``, either side), the upper end of its 90%
-    interval against the largest (``optimal_learning_rate_ci90_high``) and the lower end against
-    the smallest (``optimal_learning_rate_ci90_low``). A capped recommendation
-    (``learning_rate_max``, ``learning_rate_min``) stays inside, while the posterior may still
-    put ``lr*`` beyond anything measured, and the report says so. Returns one dict per value
-    outside:
-    ``{"name", "value", "explored": [low, high], "side": "above" | "below", "factor"}`` with
-    ``factor`` how many times beyond the nearest end (> 1). Empty for generic recommendations
-    or without API rows.
-    """
-    rows = explored.take(explored.is_config)
-    if recommendation.generic or len(rows) == 0:
-        return []
-    values = {
-        "learning_rate": (recommendation.learning_rate, rows.learning_rate),
-        "batch_size": (recommendation.batch_size, rows.batch_size),
-        "num_heads": (recommendation.num_heads, rows.num_heads),
-        "aspect_ratio": (recommendation.aspect_ratio, rows.d_model / rows.num_layers),
-    }
-    flags = []
-    for name, (value, seen) in values.items():
-        seen = seen[np.isfinite(seen)]
-        if value is None or seen.size == 0:
-            continue
-        low, high = float(np.min(seen)), float(np.max(seen))
-        if name == "learning_rate" and "learning_rate" in recommendation.intervals:
-            lo90, median, hi90 = equal_tailed(recommendation.intervals["learning_rate"])
-            flags += _outside("optimal_learning_rate_median", median, low, high)
-            flags += _outside("optimal_learning_rate_ci90_high", hi90, low, high, side="above")
-            flags += _outside("optimal_learning_rate_ci90_low", lo90, low, high, side="below")
-        flags += _outside(name, value, low, high)
-    return flags
-
-
-def _outside(name: str, value, low: float, high: float, side: str | None = None) -> list[dict]:
-    """``[flag]`` if ``value`` lies outside ``[low, high]`` (on ``side`` only, if given), or []."""
-    value = float(value)
-    if side != "below" and value > high * (1 + 1e-9):
-        return [{"name": name, "value": value, "explored": [low, high], "side": "above",
-                 "factor": value / high}]
-    if side != "above" and value < low * (1 - 1e-9):
-        return [{"name": name, "value": value, "explored": [low, high], "side": "below",
-                 "factor": low / value}]
-    return []
+    return settings_for_shape(posterior, int(d_model[best]), int(num_layers[best]), target_flops,
+                              family, lr_range)

@@ -16,11 +16,12 @@ candidate at *its own* token count instead:
    of the filled run, found by a few fixed-point passes), rounded down to a multiple of
    ``512 B n_evals``;
 4. each candidate at its posterior-median optimal learning rate (clipped as in
-   :mod:`bayes_scaling.recommend`; the GPT-3 table where the posterior has no lr term) is scored
-   by :func:`target_score`, the posterior mean of its log loss (exponentiated); the minimiser
-   wins;
-5. its learning rate is then the factor of :data:`bayes_scaling.recommend.LEARNING_RATE_FACTORS`
-   around that median with the lowest score (the tokens do not depend on it).
+   :mod:`bayes_scaling.learning_rate_choice`; the GPT-3 table where the posterior has no lr
+   term) is scored by :func:`target_score`, the posterior mean of its log loss
+   (exponentiated); the minimiser wins;
+5. its learning rate is then the factor of
+   :data:`bayes_scaling.learning_rate_choice.LEARNING_RATE_FACTORS` around that median with the
+   lowest score (the tokens do not depend on it).
 
 Why the log loss and not the expected loss with the extrapolation discrepancy's cost
 (:meth:`PosteriorQueries.expected_loss`, which ranked before): the discrepancy is symmetric on
@@ -47,6 +48,12 @@ from bayes_scaling.candidates2026 import round_tokens, schedule_warmup_steps, tr
 from bayes_scaling.count_family import family_2026, intermediate_size_for
 from bayes_scaling.errors import InvalidConfigError
 from bayes_scaling.features import RunFeatures
+from bayes_scaling.learning_rate_choice import (
+    LEARNING_RATE_CLIP,
+    LEARNING_RATE_FACTORS,
+    default_learning_rate,
+    median_learning_rate,
+)
 from bayes_scaling.memory2026 import (
     B200_MEMORY_BYTES,
     config_memory_bytes,
@@ -54,13 +61,7 @@ from bayes_scaling.memory2026 import (
 )
 from bayes_scaling.params import ASPECT_RATIO_BAND
 from bayes_scaling.params2026 import total_params_2026
-from bayes_scaling.recommend import (
-    LEARNING_RATE_CLIP,
-    LEARNING_RATE_FACTORS,
-    candidate_shapes,
-    default_learning_rate,
-    median_learning_rate,
-)
+from bayes_scaling.recommend import candidate_shapes
 
 __all__ = ["TARGET_BATCH_SIZES", "TARGET_HEAD_DIMS", "TargetChoice", "choose_target_config",
            "target_score"]

@@ -11,9 +11,10 @@ atomically with mode 0644, :mod:`bayes_scaling.diagnostics` owns the diagnostic 
 ``recommended``: ``<name>_ci50`` / ``<name>_ci90`` for every choice of the posterior, e.g.
 ``learning_rate_ci90``; ``outside_explored``, the recommended values outside the fitted
 runs' range with the factor by which they are outside; ``gap_to_optimum``, why the predicted
-loss lies above ``loss_opt``, in nats, see :mod:`bayes_scaling.recommend`). Generic rows'
-``recommended`` has no architecture, batch size, learning rate or ``gap_to_optimum`` keys.
-Summaries are the posterior median and equal-tailed 50% and 90% intervals.
+loss lies above ``loss_opt``, in nats; both from :mod:`bayes_scaling.recommend_caveats`).
+Generic rows' ``recommended`` has no architecture, batch size, learning rate or
+``gap_to_optimum`` keys. Summaries are the posterior median and equal-tailed 50% and 90%
+intervals.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from bayes_scaling.files import atomic_write, atomic_write_text
 from bayes_scaling.oracle import Observation
 from bayes_scaling.params import CONTEXT_LENGTH, VOCAB_SIZE
 from bayes_scaling.progress import NO_PROGRESS, Progress
-from bayes_scaling.recommend import Recommendation, outside_explored
+from bayes_scaling.recommend import Recommendation
+from bayes_scaling.recommend_caveats import outside_explored
 from bayes_scaling.report_markdown import render_markdown
 from bayes_scaling.runs_io import RunsData, runs_from_observations, write_runs_csv
 from bayes_scaling.summary import summarize
