@@ -7,10 +7,11 @@ key varied; an offset selects members held out from those a change was checked o
 workers), ``--address HOST:PORT`` (or ``auto``) for a running cluster whose workers can import
 bayes_scaling. Seed ``s`` is the strategy's random key and an offset ``1000 s`` of the truth's
 noise seed, so a replicate draws new observation noise too. ``active`` runs once per criterion of
-``--criteria`` (``n-opt``, the expected variance reduction of ln N_opt(target) per FLOP, or
-``decision``, the regret-weighted risk of size, learning rate and loss; passed to
-``LoopConfig.from_flat(criterion=...)``); a word ``<criterion>+c-optimal`` also sets the budget
-plan (``budget_plan="c-optimal"``: buy only from the c-optimal design of the remaining budget).
+``--criteria`` (default both: ``n-opt``, the expected variance reduction of ln N_opt(target) per
+FLOP, and ``decision``, the regret-weighted risk of size, learning rate and loss, the loop's
+default; always passed to ``LoopConfig.from_flat(criterion=...)``); a word
+``<criterion>+c-optimal`` also sets the budget plan (``budget_plan="c-optimal"``: buy only from
+the c-optimal design of the remaining budget).
 Each row also keeps the run's design efficiency and oracle sd of ln N_opt (``bayes_scaling.design``;
 absent for ``isoflop-grid`` without its Bayesian refit).
 
@@ -73,7 +74,7 @@ def loop_kwargs(label: str, settings: dict, budget: float) -> dict:
     strategy, _, criterion = label.partition(":")
     criterion, _, plan = criterion.partition("+")
     kwargs = {**settings, "strategy": strategy, "budget_flops": float(budget)}
-    if criterion and criterion != "n-opt":  # n-opt is the loop's criterion when none is named
+    if criterion:  # named even where it is the loop's default, so a label means one thing
         kwargs["criterion"] = criterion
     if plan:
         kwargs["budget_plan"] = plan
@@ -367,8 +368,9 @@ def parse_args(argv):
                         help="first member of the family (default 0)")
     parser.add_argument("--seeds", type=int, default=2, help="replicates (default 2)")
     parser.add_argument("--strategies", nargs="+", default=["active", *BASELINES])
-    parser.add_argument("--criteria", nargs="+", default=["n-opt"],
-                        help="acquisition criteria of the active strategy (default: n-opt)")
+    parser.add_argument("--criteria", nargs="+", default=["n-opt", "decision"],
+                        help="acquisition criteria of the active strategy (default: both, "
+                        "n-opt and decision)")
     parser.add_argument("--budgets", nargs="+", type=float, default=None,
                         help="budgets in FLOPs (default 5e17 2e18; --tiny: 2e17)")
     parser.add_argument("--address", default=None,

@@ -411,10 +411,37 @@ def _pool_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: The random-truth checks of issue 7: disjoint sets of truths, in the order they were run.
+CRITERIA_CHECKS = (("random_truths_check", "0-7"), ("random_truths_heldout", "8-15"),
+                   ("random_truths_fresh", "16-23"))
+
+
+def discuss_criteria(root: Path) -> str:
+    """Both acquisition criteria on each disjoint set of random truths at 2e18, as a table."""
+    lines = ["| truths | criterion | runs | median regret | worst regret "
+             "| median \\|ln lr_rec/lr*\\| | 90% covers |", "|---|---|---|---|---|---|---|"]
+    for stem, label in CRITERIA_CHECKS:
+        path = root / RESULTS / f"{stem}.rows.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for criterion in ("active:decision", "active:n-opt"):
+            runs = [r for r in rows if r["strategy"] == criterion and float(r["budget"]) == 2e18]
+            if not runs:
+                continue
+            covered = sum(bool(r["ci90_covers_true_loss"]) for r in runs)
+            lines.append(
+                f"| {label} | `{criterion}` | {len(runs)} "
+                f"| {np.median([r['regret'] for r in runs]):.4f} "
+                f"| {max(r['regret'] for r in runs):.4f} "
+                f"| {np.median([r['lr_error'] for r in runs]):.3f} | {covered}/{len(runs)} |")
+    return "\n".join(lines)
+
+
 #: ``{{discuss NAME}}``: the function and the result files it reads (relative to the root).
 DISCUSSIONS: dict[str, tuple[Callable[[Path], str], tuple[str, ...]]] = {
     "headline": (discuss_headline, (f"{RESULTS}/benchmark_strategies.rows.jsonl",)),
     "benchmark": (discuss_benchmark, (f"{RESULTS}/benchmark_strategies.rows.jsonl",)),
+    "criteria": (discuss_criteria, tuple(f"{RESULTS}/{stem}.rows.jsonl"
+                                         for stem, _ in CRITERIA_CHECKS)),
     "epoch": (discuss_epoch, (f"{RESULTS}/epoch_check.md",)),
     "coverage": (discuss_coverage, (f"{RESULTS}/simulated_coverage.md",)),
     "extrapolation": (discuss_extrapolation, (f"{RESULTS}/extrapolation_check.md",)),

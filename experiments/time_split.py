@@ -51,7 +51,8 @@ def main(argv=None) -> int:
         f"{len(result.observations)} runs, {result.flops_used:.3g} FLOPs, "
         f"{len(result.history)} fits, stop: {result.stop_reason}; largest run "
         f"{max(o.config.train_flops for o in result.observations):.0e} FLOPs", "",
-        f"Settings: budget {config.budget_flops:.3g}, target {config.target_flops:.3g}, planned "
+        f"Settings: criterion {config.criterion}, budget {config.budget_flops:.3g}, target "
+        f"{config.target_flops:.3g}, planned "
         f"queries {config.active.planned_queries}, queries per refit "
         f"{config.active.queries_per_fit}, in-loop NUTS {config.nuts.num_chains} x "
         f"({config.nuts.num_warmup} + {config.nuts.num_samples}), final NUTS "

@@ -23,7 +23,8 @@ def test_labels_and_loop_kwargs():
     assert labels == ["active:n-opt", "active:regret", "random"]
     kwargs = bench.loop_kwargs("active:n-opt", bench.FULL_SETTINGS, 5e17)
     assert kwargs["strategy"] == "active" and kwargs["budget_flops"] == 5e17
-    assert "criterion" not in kwargs
+    assert kwargs["criterion"] == "n-opt"  # named although the loop's default is decision
+    assert bench.parse_args([]).criteria == ["n-opt", "decision"]
     assert bench.loop_kwargs("active:regret", {}, 2e18)["criterion"] == "regret"
     planned = bench.loop_kwargs("active:decision+c-optimal", {}, 2e18)
     assert planned["criterion"] == "decision" and planned["budget_plan"] == "c-optimal"

@@ -52,7 +52,8 @@ def test_run_writes_every_output(tmp_path):
     assert report["loop"]["stop_reason"] == "budget spent"
     assert 0.98 * 3e17 <= report["flops_used"] <= 3e17
     assert report["n_runs"] < 30
-    assert json.loads((out / "run_config.json").read_text())["planned_queries"] == 10
+    saved = json.loads((out / "run_config.json").read_text())
+    assert saved["planned_queries"] == 10 and saved["criterion"] == "decision"
     assert report["strategy"] == "active"
     assert report["loop"]["timings_seconds"]["fit"] > 0
     assert "regret" in report["evaluation_only"]
@@ -60,6 +61,7 @@ def test_run_writes_every_output(tmp_path):
     gap = report["recommended"]["gap_to_optimum"]  # the loop caps no learning rate
     assert not gap["capped"] and gap["learning_rate_cap"] == 0.0
     assert "nats between the predicted loss" in (out / "report.md").read_text()
+    assert "strategy: active (acquisition criterion decision)" in (out / "report.md").read_text()
     # The optimal-design yardstick (issue 10).
     assert 0 < report["oracle_sd_ln_n_opt"] and 0 < report["design_efficiency"]
     assert "design efficiency" in (out / "report.md").read_text()
@@ -68,6 +70,17 @@ def test_run_writes_every_output(tmp_path):
 def test_run_rejects_resume_without_saved_settings(tmp_path, capsys):
     assert main(["run", "--resume", str(tmp_path)]) == 2
     assert "run_config.json" in capsys.readouterr().err
+
+
+def test_a_saved_config_without_a_criterion_resumes_with_n_opt(tmp_path):
+    """Runs saved before ``decision`` became the default keep the criterion they ran with."""
+    from bayes_scaling.cli.run_cmd import _read_saved
+
+    saved = {"budget": 3e17, "target": 1e19, "strategy": "active", "seed": 0}
+    (tmp_path / "run_config.json").write_text(json.dumps(saved))
+    assert _read_saved(tmp_path)["criterion"] == "n-opt"
+    (tmp_path / "run_config.json").write_text(json.dumps({**saved, "criterion": "decision"}))
+    assert _read_saved(tmp_path)["criterion"] == "decision"
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """Expected reduction of posterior uncertainty per FLOP of a query: two criteria.
 
-- ``n-opt`` (the mission's criterion, the default): the expected reduction of the posterior
+- ``n-opt`` (the criterion DESIGN.md section 1 names): the expected reduction of the posterior
   variance of ``g = ln N_opt(target)`` (:func:`expected_variance_reduction`).
-- ``decision``: the expected reduction of a decision risk ``R = sum_k w_k Var(q_k)`` over several
+- ``decision`` (the loop's default, see :mod:`bayes_scaling.loop`): the expected reduction of a
+  decision risk ``R = sum_k w_k Var(q_k)`` over several
   quantities the recommendation depends on (:func:`expected_risk_reduction`; the loop uses
   ``ln N_opt``, ``ln lr*`` and the loss at the target, each weighted by what its error costs, see
   :mod:`bayes_scaling.decision`). ``n-opt`` is its one-quantity, unit-weight case.

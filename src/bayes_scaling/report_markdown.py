@@ -111,7 +111,8 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         "## Data and diagnostics",
         "",
         f"- runs: {report['n_runs']} ({report.get('runs_description', '')})",
-        f"- strategy: {report['strategy']}; FLOPs used {report['flops_used']:.3g} of a budget "
+        f"- strategy: {report['strategy']}{_criterion(report)}; FLOPs used "
+        f"{report['flops_used']:.3g} of a budget "
         f"of {report['budget_flops']:.3g}",
         f"- r_hat_max = {_opt(diag['r_hat_max'], '.3f')} (want ≤ {R_HAT_LIMIT}), "
         f"ess_bulk_min = {_opt(diag['ess_bulk_min'], '.0f')} (want ≥ {ESS_LIMIT}), "
@@ -243,6 +244,14 @@ def _settings_lines(rec: Mapping[str, Any]) -> list[str]:
                          f"{flag['side']} the explored {_g(lo)}–{_g(hi)}")
         lines.append("")
     return lines
+
+
+def _criterion(report: dict) -> str:
+    """`` (acquisition criterion X)`` for an active run of `run`; empty otherwise."""
+    settings = report.get("loop", {}).get("settings", {})
+    if report.get("strategy") != "active" or "criterion" not in settings:
+        return ""
+    return f" (acquisition criterion {settings['criterion']})"
 
 
 def _opt(value, fmt: str) -> str:

@@ -50,8 +50,12 @@ DEFAULTS = {
     "api_url": None, "truth": None, "budget": 2e18, "target": 1e19, "strategy": "active",
     "seed": 0, "max_queries": 120, "planned_queries": 40, "stop_width": 0.0,
     "num_warmup": None, "num_samples": None, "num_chains": None, "no_figures": False,
-    "criterion": "n-opt", "budget_plan": "greedy",
+    "criterion": "decision", "budget_plan": "greedy",
 }
+#: What a saved run_config.json without a key ran with: runs saved before ``criterion`` was a
+#: setting, or before ``decision`` became the default, resume with the criterion they started
+#: with.
+_MISSING_IN_OLD_SAVES = {"criterion": "n-opt"}
 _SAVED = tuple(DEFAULTS)
 #: Settings a resume may change: (name, is the change safe for these old and new values).
 _SAFE_ON_RESUME = {
@@ -100,8 +104,9 @@ def register(subparsers) -> None:
                         help="stop once the N_opt 90%% interval's ln-width is below this "
                         "(default 0: spend the budget)")
     parser.add_argument("--criterion", choices=("n-opt", "decision"), default=None,
-                        help="active: n-opt (variance of ln N_opt at the target, default) or "
-                        "decision (the regret-weighted risk of size, learning rate and loss)")
+                        help="active: decision (the regret-weighted risk of size, learning rate "
+                        "and loss at the target; default) or n-opt (the variance of ln N_opt "
+                        "at the target alone)")
     parser.add_argument("--budget-plan", choices=("greedy", "c-optimal"), default=None,
                         help="active: greedy (default) or buy only from the c-optimal design "
                         "of the remaining budget, re-solved after every refit")
@@ -177,7 +182,8 @@ def _read_saved(out: Path) -> dict:
         raise InvalidConfigError(
             f"{path}: expected an object with the run's settings, got {type(saved).__name__}"
         )
-    settings = {**DEFAULTS, **{k: v for k, v in saved.items() if k in DEFAULTS}}
+    settings = {**DEFAULTS, **_MISSING_IN_OLD_SAVES,
+                **{k: v for k, v in saved.items() if k in DEFAULTS}}
     _check_saved(path, settings)
     settings["resumes"] = list(saved.get("resumes", []))
     return settings
