@@ -1,10 +1,11 @@
 """What JAX's persistent compilation cache saves: one small loop in fresh processes.
 
 Runs the same small ``active`` loop (in-process simulator, default truth, budget 5e17, 20
-queries, tiny NUTS) in three fresh Python processes: with the cache off
-(``BAYES_SCALING_JAX_CACHE=off``), with an empty cache directory (cold: it compiles and writes),
-and again with that directory (warm). Prints and writes the CPU and wall seconds of each
-(experiments/results/compilation_cache.md, or --out). ``--tiny``: 8 queries.
+queries, tiny NUTS, the ``n-opt`` criterion its results were measured with) in three fresh
+Python processes: with the cache off (``BAYES_SCALING_JAX_CACHE=off``), with an empty cache
+directory (cold: it compiles and writes), and again with that directory (warm). Prints and
+writes the CPU and wall seconds of each (experiments/results/compilation_cache.md, or --out).
+``--tiny``: 8 queries.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ simulated_run = runpy.run_path(sys.argv[2])["simulated_run"]
 queries = int(sys.argv[1])
 config = LoopConfig.from_flat(num_warmup=30, num_samples=30, final_num_warmup=30,
                               final_num_samples=30, final_num_chains=1, budget_flops=5e17,
-                              max_queries=queries, planned_queries=queries)
+                              max_queries=queries, planned_queries=queries, criterion="n-opt")
 result = simulated_run(config)
 print(json.dumps({"cpu": time.process_time() - t0, "wall": time.perf_counter() - w0,
                   "runs": len(result.observations)}))
