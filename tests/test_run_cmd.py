@@ -65,6 +65,7 @@ def test_run_writes_every_output(tmp_path):
     # The optimal-design yardstick (issue 10).
     assert 0 < report["oracle_sd_ln_n_opt"] and 0 < report["design_efficiency"]
     assert "design efficiency" in (out / "report.md").read_text()
+    assert "the yardstick scores ln N_opt alone" in (out / "report.md").read_text()
 
 
 def test_run_rejects_resume_without_saved_settings(tmp_path, capsys):
