@@ -321,11 +321,12 @@ def simulate_groups(groups, fits, *, b_1e4, g_b, c_1e4, k, noise, rng):
     return out
 
 
-def design_check(groups, result, truths, *, seed: int = 1) -> list[dict]:
-    """Can this design recover a known ``(c_1e4, k)``? One simulated data set per truth.
+def design_check(groups, result, truths, *, replicates: int = 5, seed: int = 1) -> list[dict]:
+    """Can this design recover a known ``(c_1e4, k)``? ``replicates`` simulated sets per truth.
 
     Losses from :func:`simulate_groups` at the pooled slope, noise at the pooled fit's residual
-    sd; then the pooled fit (started at the truth) and the per-group regression as on the data.
+    sd; then the pooled fit (started at the truth, which favours it) and the per-group
+    regression as on the data. One row per (truth, replicate).
     """
     rng = np.random.default_rng(seed)
     pooled = result["pooled"]
@@ -333,15 +334,17 @@ def design_check(groups, result, truths, *, seed: int = 1) -> list[dict]:
     noise = float(np.sqrt(pooled["sse"] / (n_points - 2 * len(groups) - 4)))
     rows = []
     for c_1e4, k in truths:
-        sim = simulate_groups(groups, result["fits"], b_1e4=pooled["b_1e4"], g_b=pooled["g_b"],
-                              c_1e4=c_1e4, k=k, noise=noise, rng=rng)
-        refit = fit_pooled(sim, starts=[[np.log(pooled["b_1e4"]), pooled["g_b"],
-                                         np.log(c_1e4), k]])
-        b = slope(refit["b_1e4"], refit["g_b"], np.array([g.steps for g in sim]))
-        point, idx, _ = regress_groups(sim, b)
-        rows.append({"c_1e4": c_1e4, "k": k, "noise": noise, "n_used": int(len(idx)),
-                     "per_group": [float(v) for v in point] if point else None,
-                     "pooled": [refit["c_1e4"], refit["k"]]})
+        for rep in range(replicates):
+            sim = simulate_groups(groups, result["fits"], b_1e4=pooled["b_1e4"],
+                                  g_b=pooled["g_b"], c_1e4=c_1e4, k=k, noise=noise, rng=rng)
+            refit = fit_pooled(sim, starts=[[np.log(pooled["b_1e4"]), pooled["g_b"],
+                                             np.log(c_1e4), k]])
+            b = slope(refit["b_1e4"], refit["g_b"], np.array([g.steps for g in sim]))
+            point, idx, _ = regress_groups(sim, b)
+            rows.append({"c_1e4": c_1e4, "k": k, "replicate": rep, "noise": noise,
+                         "n_used": int(len(idx)),
+                         "per_group": [float(v) for v in point] if point else None,
+                         "pooled": [refit["c_1e4"], refit["k"]]})
     return rows
 
 
@@ -444,18 +447,29 @@ def report_lines(groups, dropped, result, prior, checks) -> list[str]:
         f"{prior['penalty_3x'][0]:.3g} | [{prior['penalty_3x'][1]:.3g}, "
         f"{prior['penalty_3x'][2]:.3g}] |")
     lines += ["", "Design check (simulated losses at these sweeps' rates, steps, fitted lr* and "
-              "L*, the pooled slope, Gaussian noise at the pooled fit's residual sd; one data "
-              "set per truth):", "",
-              "| truth c_1e4 | truth k | noise sd | groups used | per-group c_1e4, k "
-              "| pooled c_1e4, k |", "|---|---|---|---|---|---|"]
+              "L*, the pooled slope, Gaussian noise at the pooled fit's residual sd; several "
+              "sets per truth):", "",
+              "| truth c_1e4 | truth k | set | noise sd | groups used | per-group c_1e4, k "
+              "| pooled c_1e4, k |", "|---|---|---|---|---|---|---|"]
     for row in checks:
         pg = "n/a" if row["per_group"] is None else \
             f"{row['per_group'][0]:.3g}, {row['per_group'][1]:.3g}"
-        lines.append(f"| {row['c_1e4']:.3g} | {row['k']:.3g} | {row['noise']:.3g} | "
+        lines.append(f"| {row['c_1e4']:.3g} | {row['k']:.3g} | {row['replicate']} | "
+                     f"{row['noise']:.3g} | "
                      f"{row['n_used']} | {pg} | {row['pooled'][0]:.3g}, {row['pooled'][1]:.3g} |")
     lines += ["", "## Findings", "", *findings(groups, result, est, prior, checks)]
     lines += ["", "Dropped groups: " + "; ".join(f"{k} ({v})" for k, v in dropped.items()) + "."]
     return lines
+
+
+def _spread(name: str, points) -> str:
+    """``name: c median (min-max), k median (min-max)`` over read-back ``(c, k)`` points."""
+    if not points:
+        return f"{name}: n/a"
+    arr = np.array([p[:2] for p in points])
+    c, k = arr[:, 0], arr[:, 1]
+    return (f"{name}: c {np.median(c):.3g} ({c.min():.3g}-{c.max():.3g}), k {np.median(k):.3g} "
+            f"({k.min():.3g}-{k.max():.3g})")
 
 
 def _inside(value, interval) -> str:
@@ -508,13 +522,13 @@ def findings(groups, result, est, prior, checks) -> list[str]:
         f"Li et al.'s losses are C4 eval losses under their own tokenizer and schedule, not "
         f"the course API's.",
     ]
-    for row in checks:
-        got = "n/a" if row["per_group"] is None else \
-            f"{row['per_group'][0]:.3g}, {row['per_group'][1]:.3g}"
-        text.append(
-            f"- Design check: a truth c_1e4 = {row['c_1e4']:.3g}, k = {row['k']:.3g} is read "
-            f"back by the per-group regression as {got} and by the pooled fit as "
-            f"{row['pooled'][0]:.3g}, {row['pooled'][1]:.3g}.")
+    for truth in dict.fromkeys((row["c_1e4"], row["k"]) for row in checks):
+        rows = [r for r in checks if (r["c_1e4"], r["k"]) == truth]
+        text.append(f"- Design check ({len(rows)} simulated sets): a truth c_1e4 = {truth[0]:.3g}, "
+                    f"k = {truth[1]:.3g} is read back as "
+                    + "; ".join(_spread(name, [r[key] for r in rows if r[key] is not None])
+                                for name, key in (("per-group", "per_group"),
+                                                  ("pooled", "pooled"))) + ".")
     return text
 
 
@@ -527,6 +541,8 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     if args.bootstrap < 1:
         parser.error(f"expected --bootstrap >= 1, got {args.bootstrap}")
+    if not (args.data / LI_FILE).is_file():
+        parser.error(f"expected {LI_FILE} in --data, got no such file in {args.data}")
     n_boot = 10 if args.tiny else args.bootstrap
     groups, dropped = load_groups(args.data)
     result = analyse(groups, n_boot=n_boot)
@@ -535,7 +551,7 @@ def main(argv=None) -> str:
     truths = [(prior["c_hi"][0], prior["k_hi"][0])]
     if np.all(np.isfinite(per_group[:2])):
         truths.append(tuple(float(v) for v in per_group[:2]))
-    checks = design_check(groups, result, truths)
+    checks = design_check(groups, result, truths, replicates=2 if args.tiny else 5)
     table = atomic_write_lines(args.out, report_lines(groups, dropped, result, prior, checks))
     payload = {
         "groups": [{"model": g.model, "n_no_emb": g.n_no_emb, "n_tokens": g.n_tokens,

@@ -90,3 +90,9 @@ def test_runs_on_li2025(script, shared_data, tmp_path):
     est = payload["estimates"]["per-group"]
     assert est["c_hi"] > 0 and np.isfinite(est["k_hi"])
     assert payload["prior"]["c_hi"][0] == pytest.approx(0.5 * 0.6744897501960817)
+
+
+def test_missing_data_is_a_one_line_error(script, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        script.main(["--data", str(tmp_path), "--out", str(tmp_path / "x.md")])
+    assert f"expected {script.LI_FILE} in --data" in capsys.readouterr().err
