@@ -106,14 +106,15 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
             lines.append(f"| {NUISANCE_LABELS.get(name, name)} | {_g(summary['median'])} | "
                          f"{_g(lo)} – {_g(hi)} |")
     diag = report["diagnostics"]
+    criterion = _criterion(report)
     lines += [
         "",
         "## Data and diagnostics",
         "",
         f"- runs: {report['n_runs']} ({report.get('runs_description', '')})",
-        f"- strategy: {report['strategy']}{_criterion(report)}; FLOPs used "
-        f"{report['flops_used']:.3g} of a budget "
-        f"of {report['budget_flops']:.3g}",
+        f"- strategy: {report['strategy']}"
+        + (f" (acquisition criterion {criterion})" if criterion else "")
+        + f"; FLOPs used {report['flops_used']:.3g} of a budget of {report['budget_flops']:.3g}",
         f"- r_hat_max = {_opt(diag['r_hat_max'], '.3f')} (want ≤ {R_HAT_LIMIT}), "
         f"ess_bulk_min = {_opt(diag['ess_bulk_min'], '.0f')} (want ≥ {ESS_LIMIT}), "
         f"ess_tail_min = {_opt(report.get('ess_tail_min'), '.0f')}, "
@@ -134,7 +135,7 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
             f"whose draws give {report['posterior_sd_ln_n_opt']:.3g})"
             + ("; the yardstick scores ln N_opt alone, and the decision criterion also buys "
                "runs for the learning rate and the loss, so it sits below 1 by design"
-               if "decision" in _criterion(report) else ""))
+               if criterion == "decision" else ""))
     lines.append("")
     warnings = report.get("warnings") or []
     if warnings:
@@ -249,12 +250,11 @@ def _settings_lines(rec: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _criterion(report: dict) -> str:
-    """`` (acquisition criterion X)`` for an active run of `run`; empty otherwise."""
-    settings = report.get("loop", {}).get("settings", {})
-    if report.get("strategy") != "active" or "criterion" not in settings:
-        return ""
-    return f" (acquisition criterion {settings['criterion']})"
+def _criterion(report: Mapping[str, Any]) -> str | None:
+    """The acquisition criterion of an active run of `run`; None for anything else."""
+    if report.get("strategy") != "active":
+        return None
+    return report.get("loop", {}).get("settings", {}).get("criterion")
 
 
 def _opt(value, fmt: str) -> str:
