@@ -86,12 +86,16 @@ def _join(items: list[str]) -> str:
 # --- discussions: each reads its result file(s) and returns markdown prose -------------------
 
 
-class _Benchmark:
-    """The strategy benchmark's JSON rows, indexed by strategy and budget."""
+def _json_lines(path: Path) -> list[dict]:
+    """The records of a JSON-lines results file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def __init__(self, root: Path):
-        path = root / RESULTS / "benchmark_strategies.rows.jsonl"
-        self.rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+class _Benchmark:
+    """A strategy benchmark's JSON rows (``benchmark_strategies.py``), by strategy and budget."""
+
+    def __init__(self, root: Path, stem: str = "benchmark_strategies"):
+        self.rows = _json_lines(root / RESULTS / f"{stem}.rows.jsonl")
         self.strategies = list(dict.fromkeys(r["strategy"] for r in self.rows))
         self.budgets = sorted({float(r["budget"]) for r in self.rows}, reverse=True)
         self.truths = list(dict.fromkeys(r["truth"] for r in self.rows))
@@ -324,8 +328,7 @@ def discuss_calibration(root: Path) -> str:
 
 def discuss_pool(root: Path) -> str:
     """Which strategy predicts the held-out target rows best, per pool and budget (mean R^2)."""
-    path = root / RESULTS / "pool_benchmark.rows.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = _json_lines(root / RESULTS / "pool_benchmark.rows.jsonl")
     # the strategies themselves: not all-data, nor the ablations ("active-region (no window)")
     rows = [r for r in rows if r["strategy"] != "all-data" and " (" not in r["strategy"]]
     cells = sorted({(r["pool"], r["fraction"]) for r in rows}, key=lambda c: (c[0], c[1]))
@@ -421,18 +424,17 @@ def discuss_criteria(root: Path) -> str:
     lines = ["| truths | criterion | runs | median regret | worst regret "
              "| median \\|ln lr_rec/lr*\\| | 90% covers |", "|---|---|---|---|---|---|---|"]
     for stem, label in CRITERIA_CHECKS:
-        path = root / RESULTS / f"{stem}.rows.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        bench = _Benchmark(root, stem)
         for criterion in ("active:decision", "active:n-opt"):
-            runs = [r for r in rows if r["strategy"] == criterion and float(r["budget"]) == 2e18]
+            runs = list(bench.runs(criterion, 2e18).values())
             if not runs:
                 continue
             covered = sum(bool(r["ci90_covers_true_loss"]) for r in runs)
             lines.append(
                 f"| {label} | `{criterion}` | {len(runs)} "
-                f"| {np.median([r['regret'] for r in runs]):.4f} "
+                f"| {bench.median(criterion, 2e18, 'regret'):.4f} "
                 f"| {max(r['regret'] for r in runs):.4f} "
-                f"| {np.median([r['lr_error'] for r in runs]):.3f} | {covered}/{len(runs)} |")
+                f"| {bench.median(criterion, 2e18, 'lr_error'):.3f} | {covered}/{len(runs)} |")
     return "\n".join(lines)
 
 
