@@ -9,18 +9,18 @@
   the expected reduction of posterior uncertainty at the target per FLOP, with a cost floor of
   ``remaining FLOPs / remaining planned queries`` (:mod:`bayes_scaling.acquisition`), so cheap
   runs are not free early on and the budget goes to the most informative affordable queries,
-  large ones included, as the planned queries run out. What uncertainty is ``LoopConfig.criterion``:
-  ``"decision"`` (the default) the decision risk of :mod:`bayes_scaling.decision`, the variance of
-  ``ln N_opt(target)``, of ``ln lr*`` and of the predicted loss, each weighted by what its error
-  costs at the target; ``"n-opt"`` the variance of ``ln N_opt(target)`` alone, the criterion
-  DESIGN.md section 1 names. ``decision`` is the default because the recommendation needs the
-  learning rate too and ``n-opt`` gives it no value: each posterior draw's ``N_opt`` is taken at
-  that draw's own ``lr*``, so a query that only pins ``lr*`` scores zero. On 24 random truths x
-  2 seeds at 2e18 FLOPs (issue 7; ``experiments/results/random_truths_*.md``) ``decision``'s
-  worst regret is 0.014 nats and its median ``|ln lr_rec / lr*|`` 0.19-0.22 on each set of 8,
-  against ``n-opt``'s 0.139 and 0.21-0.31. ``ActiveConfig.budget_plan`` ``"c-optimal"`` buys
-  only from the support of the cost-constrained c-optimal design for the remaining budget,
-  re-solved after every refit (:func:`bayes_scaling.design.plan_support`).
+  large ones included, as the planned queries run out. ``LoopConfig.criterion`` says which
+  uncertainty: ``"decision"`` (the default) the decision risk of :mod:`bayes_scaling.decision`,
+  the variance of ``ln N_opt(target)``, of ``ln lr*`` and of the predicted loss, each weighted by
+  what its error costs at the target; ``"n-opt"`` the variance of ``ln N_opt(target)`` alone, the
+  criterion DESIGN.md section 1 names. ``decision`` is the default because the recommendation
+  needs the learning rate too and ``n-opt`` gives it no value: each posterior draw's ``N_opt`` is
+  taken at that draw's own ``lr*``, so a query that only pins ``lr*`` scores zero. On 24 random
+  truths x 2 seeds at 2e18 FLOPs (issue 7; ``experiments/results/random_truths_*.md``)
+  ``decision``'s worst regret is 0.014 nats and its median ``|ln lr_rec / lr*|`` 0.19-0.22 on each
+  set of 8, against ``n-opt``'s 0.139 and 0.21-0.31. ``ActiveConfig.budget_plan``
+  ``"c-optimal"`` buys only from the support of the cost-constrained c-optimal design for the
+  remaining budget, re-solved after every refit (:func:`bayes_scaling.design.plan_support`).
 - ``isoflop-grid``: the fixed Chinchilla-style design most public solutions use, with its own
   power-law fits and recommendation (:mod:`bayes_scaling.isoflop_grid`).
 - ``random``: random valid queries until the budget is spent, then the Bayesian fit.
