@@ -52,6 +52,7 @@ from scipy import optimize, stats
 from bayes_scaling.files import atomic_write_lines, atomic_write_text
 from bayes_scaling.law import STEPS_REF
 from bayes_scaling.model import PriorConfig
+from bayes_scaling.summary import equal_tailed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -373,9 +374,11 @@ def prior_summary(prior: PriorConfig, *, n_draws: int = 200_000, seed: int = 0) 
 
 
 def _interval(values) -> list[float]:
+    """The equal-tailed 90% interval of ``values`` (NaNs when there are none)."""
     if len(values) == 0:
         return [float("nan")] * 2
-    return [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))]
+    low, _, high = equal_tailed(values)
+    return [float(low), float(high)]
 
 
 def _estimates(result) -> dict:
