@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -47,6 +49,23 @@ def test_a_second_holder_is_refused_with_the_pid_and_a_dead_ones_lock_is_recover
         with pytest.raises(LockedError, match=str(os.getpid())):
             ExclusiveLock(lock_path).acquire()  # another open file in this process
     assert lock_path.read_text() == ""  # released
+
+
+def test_a_refusal_in_the_moment_before_the_holder_writes_its_pid_still_names_it(tmp_path):
+    lock_path = tmp_path / RUN_LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, PID not written yet
+    writer = threading.Timer(0.1, os.pwrite, args=(fd, b"4242\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(LockedError, match=r"in use by bayes-scaling process 4242 "):
+            ExclusiveLock(lock_path).acquire()
+        os.ftruncate(fd, 0)  # a holder that never names itself: refused after the wait
+        with pytest.raises(LockedError, match=r"in use by bayes-scaling another process "):
+            ExclusiveLock(lock_path).acquire()
+    finally:
+        writer.join()
+        os.close(fd)
 
 
 def test_leftover_temporary_files_are_removed_and_nothing_else(tmp_path):

@@ -17,6 +17,7 @@ import fcntl
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from bayes_scaling.errors import LockedError
@@ -30,6 +31,11 @@ RUN_LOCK_NAME = ".bayes-scaling.lock"
 
 # tempfile.mkstemp(prefix=".NAME.", [suffix=".tmp"]): 8 random characters from [a-z0-9_].
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp)?$")
+
+# The errors of a non-blocking flock on a file another open file holds.
+_HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+# How long a refused acquire waits for the holder's PID to appear before naming no one.
+_PID_WAIT_S = 1.0
 
 
 class ExclusiveLock:
@@ -63,18 +69,26 @@ class ExclusiveLock:
         if self._fd is not None:
             return self
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_pid(fd)
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            who = f"process {holder}" if holder else "another process"
-            raise LockedError(
-                f"{self._what} is in use by bayes-scaling {who} (lock {self._path}); "
-                "wait for it to finish or stop it"
-            ) from None
+        # A new holder writes its PID just after taking the lock, and a leaving one clears it just
+        # before letting go: in either window the file is empty, so look again for a moment.
+        deadline = time.monotonic() + _PID_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                holder = _read_pid(fd)
+                if exc.errno in _HELD and not holder and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                os.close(fd)
+                if exc.errno not in _HELD:
+                    raise
+                who = f"process {holder}" if holder else "another process"
+                raise LockedError(
+                    f"{self._what} is in use by bayes-scaling {who} (lock {self._path}); "
+                    "wait for it to finish or stop it"
+                ) from None
         previous = _read_pid(fd)
         if previous and previous != os.getpid():
             logger.info("took over the lock %s left by process %s (no longer running)",
