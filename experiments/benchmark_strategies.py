@@ -386,6 +386,9 @@ def parse_args(argv):
                         help="run nothing: write the table from the finished rows (the header "
                              "counts the planned runs that are missing)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--query-head-dim", type=int, default=None,
+                        help="candidate queries only at the head count nearest this head "
+                        "dimension (CandidateConfig.head_dim; default: every head count)")
     parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
     return parser.parse_args(argv)
 
@@ -395,6 +398,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     settings_name = "tiny" if args.tiny else "full"
     settings = TINY_SETTINGS if args.tiny else FULL_SETTINGS
+    if args.query_head_dim is not None:
+        settings = {**settings, "query_head_dim": args.query_head_dim}
+        settings_name += f"-hd{args.query_head_dim}"
     budgets = args.budgets or ([2e17] if args.tiny else [5e17, 2e18])
     labels = strategy_labels(args.strategies, args.criteria)
     check_specs(labels, settings, budgets)

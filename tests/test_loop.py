@@ -181,6 +181,26 @@ def test_candidates_respect_space_budget_and_paid():
     assert generate_candidates(jax.random.PRNGKey(2), remaining_flops=1e12) == []
 
 
+def test_candidates_with_a_head_dimension_keep_one_head_count_per_shape():
+    cands = generate_candidates(jax.random.PRNGKey(3), remaining_flops=2e18,
+                                config=CandidateConfig(num_random=3000, num_focus=0, head_dim=64))
+    heads = {}
+    for c in cands:
+        validate_config(c)
+        heads.setdefault(c.d_model, set()).add(c.num_heads)
+    assert all(len(h) == 1 for h in heads.values()), heads
+    # nearest 64 in log among the API's power-of-two head counts; ties (none here) take more heads
+    expected = {64: 2, 128: 2, 192: 4, 320: 4, 384: 8, 512: 8, 704: 8, 768: 16, 1024: 16}
+    assert len(heads) == 16  # every d_model of the 64 grid is still offered
+    assert {d: min(heads[d]) for d in expected} == expected
+    every = generate_candidates(jax.random.PRNGKey(3), remaining_flops=2e18,
+                                config=CandidateConfig(num_random=3000, num_focus=0))
+    assert {c.num_heads for c in every if c.d_model == 1024} == {2, 4, 8, 16}
+    assert LoopConfig.from_flat(query_head_dim=64).active.candidates.head_dim == 64
+    with pytest.raises(ValueError, match="head_dim"):
+        CandidateConfig(head_dim=0)
+
+
 def test_loop_config_rejects_bad_values():
     with pytest.raises(ValueError, match="strategy"):
         LoopConfig(strategy="greedy")

@@ -51,6 +51,12 @@ class CandidateConfig:
         Points of the log grid over the API's learning-rate range.
     d_model_step : int
         Step of the ``d_model`` grid (the API accepts any integer; 64 keeps heads of size 64).
+    head_dim : int or None
+        None (the default): every power-of-two head count the API accepts that divides
+        ``d_model``. A number: for each ``(d_model, num_layers)`` only the head count whose head
+        dimension is nearest it in log, so the queries are shaped like the models a practitioner
+        trains (and the recommendation is, :mod:`bayes_scaling.recommend`); the law has no
+        head-count term, so other head counts put an unmodelled penalty into the runs.
     """
 
     num_random: int = 2500
@@ -58,6 +64,7 @@ class CandidateConfig:
     focus_width: float = 0.7
     num_learning_rates: int = 7
     d_model_step: int = 64
+    head_dim: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_random", "num_focus", "num_learning_rates", "d_model_step"):
@@ -71,6 +78,10 @@ class CandidateConfig:
             )
         if not self.focus_width > 0:
             raise ValueError(f"focus_width: expected a number > 0, got {self.focus_width}")
+        if self.head_dim is not None and (isinstance(self.head_dim, bool)
+                                          or not isinstance(self.head_dim, int)
+                                          or self.head_dim < 1):
+            raise ValueError(f"head_dim: expected None or an integer >= 1, got {self.head_dim!r}")
 
 
 def learning_rate_grid(num: int) -> np.ndarray:
@@ -81,9 +92,21 @@ def learning_rate_grid(num: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def all_shapes(d_model_step: int = 64) -> np.ndarray:
-    """Every valid ``(d_model, num_layers, num_heads)`` as an int array of shape (K, 3)."""
-    return np.array(list(iter_shapes(d_model_step)), dtype=np.int64)
+def all_shapes(d_model_step: int = 64, head_dim: int | None = None) -> np.ndarray:
+    """Every valid ``(d_model, num_layers, num_heads)`` as an int array of shape (K, 3).
+
+    With ``head_dim``, one head count per ``(d_model, num_layers)``: the one whose head
+    dimension ``d_model / num_heads`` is nearest ``head_dim`` in log (ties: more heads).
+    """
+    shapes = np.array(list(iter_shapes(d_model_step)), dtype=np.int64)
+    if head_dim is None:
+        return shapes
+    miss = np.abs(np.log(shapes[:, 0] / shapes[:, 2] / head_dim))
+    order = np.lexsort((-shapes[:, 2], miss, shapes[:, 1], shapes[:, 0]))
+    ranked = shapes[order]
+    first = np.ones(len(ranked), bool)
+    first[1:] = np.any(ranked[1:, :2] != ranked[:-1, :2], axis=1)
+    return ranked[first]
 
 
 def _shape_n_params(shapes: np.ndarray) -> np.ndarray:
@@ -154,7 +177,7 @@ def generate_candidates(
     flops_levels = np.array([c for c in TRAIN_FLOPS if c <= remaining_flops], dtype=np.int64)
     if flops_levels.size == 0:
         return []
-    shapes = all_shapes(config.d_model_step)
+    shapes = all_shapes(config.d_model_step, config.head_dim)
     n_shape = _shape_n_params(shapes)
     lrs = learning_rate_grid(config.num_learning_rates)
     bss = np.array(BATCH_SIZES)

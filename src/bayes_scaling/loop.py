@@ -216,7 +216,8 @@ class LoopConfig:
         to :class:`ActiveConfig`;
         ``num_warmup``, ``num_samples``, ``num_chains`` to ``nuts`` and ``final_num_*`` to
         ``final_nuts`` (each over its default); ``fit_baseline_posterior`` and ``num_bootstrap``
-        to :class:`IsoflopGridConfig`.
+        to :class:`IsoflopGridConfig`; ``query_head_dim`` to the candidates'
+        :class:`~bayes_scaling.candidates.CandidateConfig` ``head_dim``.
 
         Raises
         ------
@@ -226,6 +227,11 @@ class LoopConfig:
         defaults = cls()
         parts: dict[str, dict] = {part: {} for part in _PARTS}
         top = {}
+        if "query_head_dim" in settings:
+            settings = dict(settings)
+            head_dim = settings.pop("query_head_dim")
+            base = settings.get("candidates", defaults.active.candidates)
+            settings["candidates"] = dataclasses.replace(base, head_dim=head_dim)
         for name, value in settings.items():
             part = next((p for p, names in _PARTS.items() if name in names), None)
             if part is not None:
@@ -534,7 +540,8 @@ def _run_random(rng_key, key_rec, session: Session, backend: ModelBackend,
     pool = generate_candidates(
         key_draw,
         remaining_flops=session.budget,
-        config=CandidateConfig(num_random=20 * config.max_queries + 200, num_focus=0),
+        config=CandidateConfig(num_random=20 * config.max_queries + 200, num_focus=0,
+                               head_dim=config.active.candidates.head_dim),
     )
     for cfg in pool:
         if session.n_queries >= config.max_queries or config.budget_spent(session):
