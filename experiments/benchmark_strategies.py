@@ -21,7 +21,9 @@ predicted loss's 90% interval covers the true loss, and ``|ln(lr_rec / lr*_true)
 pairs runs by (truth, seed): medians per strategy and budget (design efficiency included), and,
 for each active criterion and each baseline (``random``, ``isoflop-grid``), the ratio of median
 regrets and a bootstrap 90% interval of the median paired difference. Figures: regret and interval
-width against FLOPs spent.
+width against FLOPs spent. ``--baseline-rows FILE`` adds the runs of another rows file on the same
+truths, seeds, strategies and budgets (an earlier benchmark, e.g. before ``--query-head-dim``) as
+baselines labelled ``<strategy>@<file stem>``.
 
 Every finished run is appended (and fsynced) to a JSON-lines file beside ``--out``
 (``<stem>.rows.jsonl``); a rerun skips the runs already there (``--fresh`` starts over).
@@ -217,7 +219,8 @@ def bootstrap_median_interval(diffs, rng, num=NUM_BOOTSTRAP) -> tuple[float, flo
     return float(lo), float(hi)
 
 
-def summarise(rows: list[dict], labels: list[str], budgets: list[float], seed: int = 0):
+def summarise(rows: list[dict], labels: list[str], budgets: list[float], seed: int = 0,
+              baselines: tuple[str, ...] = BASELINES):
     """Per (label, budget) medians, and paired differences of each strategy to each baseline."""
     rng = np.random.default_rng(seed)
     summary, diffs = [], []
@@ -239,14 +242,14 @@ def summarise(rows: list[dict], labels: list[str], budgets: list[float], seed: i
                     "seconds": float(np.median([r["seconds"] for r in vals])),
                     "design_efficiency": _median_present(vals, "design_efficiency"),
                 })
-        present = [b for b in BASELINES if by_label.get(b)]
+        present = [b for b in baselines if by_label.get(b)]
         if not present:
             continue
         for baseline in present:
             base = by_label[baseline]
             for label, runs in by_label.items():
                 pairs = sorted(set(runs) & set(base))
-                if label in BASELINES or not pairs:
+                if label in baselines or not pairs:
                     continue
                 entry = {"strategy": label, "baseline": baseline, "budget": budget,
                          "pairs": len(pairs),
@@ -264,6 +267,17 @@ def _median_present(rows: list[dict], key: str) -> float | None:
     """Median of ``key`` over the rows that have it (None when none has it)."""
     values = [r[key] for r in rows if r.get(key) is not None]
     return float(np.median(values)) if values else None
+
+
+def _baseline_rows(path: Path, family_seed: int, members, seeds, labels, budgets) -> list:
+    """The runs of ``path`` that this invocation also plans, relabelled ``<strategy>@<stem>``."""
+    if not path.is_file():
+        raise SystemExit(f"benchmark_strategies: --baseline-rows {path}: no such file")
+    tag = path.name.removesuffix(".rows.jsonl")
+    return [{**row, "strategy": f"{row['strategy']}@{tag}"} for row in read_rows(path).values()
+            if row["family_seed"] == family_seed and row["truth"] in members
+            and row["seed"] in seeds and row["strategy"] in labels
+            and row["budget"] in budgets]
 
 
 def plot(rows: list[dict], labels: list[str], path: Path) -> None:
@@ -311,8 +325,9 @@ def plot(rows: list[dict], labels: list[str], path: Path) -> None:
     save_figure(fig, path)
 
 
-def render(rows, labels, budgets, header: str, figure: str | None) -> str:
-    summary, diffs = summarise(rows, labels, budgets)
+def render(rows, labels, budgets, header: str, figure: str | None,
+           baselines: tuple[str, ...] = BASELINES) -> str:
+    summary, diffs = summarise(rows, labels, budgets, baselines=baselines)
     lines = [header, "", "## Per strategy and budget (medians over (truth, seed))", "",
              "| strategy | budget | runs | regret | worst regret | N error | loss error | "
              "\\|ln lr_rec/lr*\\| | ci90 width | ci90 coverage | design efficiency | "
@@ -389,6 +404,9 @@ def parse_args(argv):
     parser.add_argument("--query-head-dim", type=int, default=None,
                         help="candidate queries only at the head count nearest this head "
                         "dimension (CandidateConfig.head_dim; default: every head count)")
+    parser.add_argument("--baseline-rows", default=None,
+                        help="rows file of an earlier benchmark: its runs of the same truths, "
+                        "seeds, strategies and budgets join as baselines '<strategy>@<stem>'")
     parser.add_argument("--note", default="", help="a line for the header (e.g. the commit)")
     return parser.parse_args(argv)
 
@@ -435,6 +453,12 @@ def main(argv=None) -> int:
         rows += run_tasks(specs, address=args.address, num_cpus=args.num_cpus,
                           rows_path=rows_path, progress=not args.no_progress)
     wall = time.perf_counter() - start
+    baselines = BASELINES
+    if args.baseline_rows:
+        earlier = _baseline_rows(Path(args.baseline_rows), args.family_seed, members,
+                                 range(args.seeds), labels, budgets)
+        added = sorted({r["strategy"] for r in earlier})
+        rows, labels, baselines = rows + earlier, labels + added, BASELINES + tuple(added)
     for row in rows:
         if row["flops_used"] > row["budget"]:
             raise SystemExit(f"{row['strategy']} overspent: {row['flops_used']}")
@@ -464,7 +488,7 @@ def main(argv=None) -> int:
                    f"finished runs, not the {missing} missing ones.")
     if args.note:
         header += f"\n\n{args.note}"
-    text = render(rows, labels, budgets, header, figure.name)
+    text = render(rows, labels, budgets, header, figure.name, baselines)
     print(text)
     from bayes_scaling.files import atomic_write_text
 

@@ -63,6 +63,27 @@ def test_summary_pairs_runs_with_each_baseline():
             np.median(regrets["active:n-opt"]) / np.median(regrets[baseline]))
 
 
+def test_an_earlier_rows_file_joins_as_a_baseline_on_the_planned_runs_only(tmp_path):
+    earlier = tmp_path / "before.rows.jsonl"
+    planned = [_row(t, 0, "active:decision", 0.01 * (t + 1), 2e18) for t in range(3)]
+    unplanned = [_row(7, 0, "active:decision", 0.9, 2e18), _row(0, 1, "active:decision", 0.9, 2e18),
+                 _row(0, 0, "random", 0.9, 2e18), _row(0, 0, "active:decision", 0.9, 5e17)]
+    earlier.write_text("".join(json.dumps({**r, "settings": "full", "family_seed": 0}) + "\n"
+                               for r in planned + unplanned))
+    got = bench._baseline_rows(earlier, 0, range(3), range(1), ["active:decision"], [2e18])
+    assert sorted(r["truth"] for r in got) == [0, 1, 2]
+    assert {r["strategy"] for r in got} == {"active:decision@before"}
+    now = [_row(t, 0, "active:decision", 0.005 * (t + 1), 2e18) for t in range(3)]
+    labels = ["active:decision", "active:decision@before"]
+    _, diffs = bench.summarise(now + got, labels, [2e18],
+                               baselines=bench.BASELINES + ("active:decision@before",))
+    (entry,) = diffs
+    assert entry["baseline"] == "active:decision@before" and entry["pairs"] == 3
+    assert entry["regret"][0] == pytest.approx(-0.01)  # median of -0.005, -0.01, -0.015
+    with pytest.raises(SystemExit, match="no such file"):
+        bench._baseline_rows(tmp_path / "none.rows.jsonl", 0, range(3), range(1), [], [2e18])
+
+
 def test_design_efficiency_median_skips_runs_without_one():
     rows = [{**_row(t, 0, "random", 0.01), "design_efficiency": e}
             for t, e in enumerate([0.2, None, 0.6, 0.4])]
