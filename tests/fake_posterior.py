@@ -86,3 +86,6 @@ class FakePosterior:
         n, d = optimal_allocation(self.law_params(), flops)
         loss = predict_loss(self.law_params(), n, d)
         return OptimumDraws(np.asarray(n), np.asarray(d), np.asarray(loss))
+
+    def optimal_size_median(self, flops):
+        return float(np.exp(np.median(np.log(self.optimum(flops).n_params))))

@@ -53,6 +53,19 @@ def test_posterior_shapes(api_posterior):
     assert set(d.as_dict()) >= {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
 
 
+def test_the_size_median_from_a_subset_of_draws_is_the_strided_draws_median(api_posterior):
+    post = api_posterior  # 40 draws
+    for flops in (1e16, 3e17):
+        subset = post.optimal_size_median(flops, max_draws=10)  # every 4th draw, searched anew
+        assert flops not in post._optima  # the subset's search is not memoised as the optimum
+        full = post.optimal_size_median(flops)
+        n = post.optimum(flops).n_params
+        assert full == pytest.approx(np.exp(np.median(np.log(n))))
+        assert subset == pytest.approx(np.exp(np.median(np.log(n[::4]))))
+        # once the optimum is computed, the memo answers even with a subset asked for
+        assert post.optimal_size_median(flops, max_draws=10) == full
+
+
 def test_generic_posterior_closed_form_optimum():
     n = np.geomspace(1e8, 1e10, 12)
     tokens = 20 * n[::-1]

@@ -89,6 +89,9 @@ class FakePosterior:
         n, d = optimal_allocation(self.law, flops)
         return Optimum(np.asarray(n), np.asarray(d), np.asarray(predict_loss(self.law, n, d)))
 
+    def optimal_size_median(self, flops):
+        return float(np.exp(np.median(np.log(self.optimum(flops).n_params))))
+
 
 @dataclass
 class FakeRecommendation:

@@ -472,11 +472,8 @@ def _active_steps(rng_key, session: Session, backend: ModelBackend,
 
 def _candidates(rng_key, posterior, remaining: float, paid, config: CandidateConfig):
     """The candidate queries, focused on the posterior's optimal size at each compute."""
-    focus = {}
-    for flops in TRAIN_FLOPS:
-        if flops <= remaining:
-            n_opt = np.asarray(posterior.optimum(float(flops)).n_params, np.float64)
-            focus[int(flops)] = float(np.exp(np.median(np.log(n_opt))))
+    focus = {int(flops): posterior.optimal_size_median(float(flops))
+             for flops in TRAIN_FLOPS if flops <= remaining}
     return generate_candidates(rng_key, remaining_flops=remaining, paid=paid,
                                focus_n_params=focus, config=config)
 

@@ -75,6 +75,8 @@ logger = logging.getLogger(__name__)
 DISCREPANCY_GROUP = "prior"
 #: Predictions pad their rows to a multiple of this (one compilation per multiple).
 ROW_BLOCK = 64
+#: Draws :meth:`Posterior.optimal_size_median` searches at most (an even subset of them).
+FOCUS_DRAWS = 512
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,10 @@ class PosteriorQueries(Protocol):
 
     def optimum(self, flops: float) -> OptimumDraws:
         """Per-draw compute-optimal allocation at ``flops`` (memoised)."""
+        ...
+
+    def optimal_size_median(self, flops: float) -> float:
+        """``exp`` of the median of ``ln N_opt(flops)`` over the draws (or a subset of them)."""
         ...
 
     def law_params(self) -> LawParams:
@@ -466,14 +472,7 @@ class Posterior:
             return OptimumDraws(n_params=n, n_tokens=tokens,
                                 loss=law_loss * self._optimum_factor(n, tokens, flops),
                                 law_loss=law_loss)
-        shapes = _optimum_shapes(self.family)
-        law_loss, d, n_layers, bs, lr = (
-            np.asarray(a) for a in _optimum_grid(self._params(), math.log(flops),
-                                                 tuple(None if a is None else jnp.asarray(a)
-                                                       for a in shapes[:6]),
-                                                 prior=self.prior)
-        )
-        n = np.asarray(self.family.counts(d, n_layers)[3], np.float64)
+        law_loss, d, n_layers, bs, lr, n = self._grid_optimum(self._params(), flops)
         tokens = flops / (6.0 * n)
         return OptimumDraws(
             n_params=n,
@@ -485,6 +484,38 @@ class Posterior:
             learning_rate=lr,
             law_loss=law_loss,
         )
+
+    def optimal_size_median(self, flops: float, *, max_draws: int = FOCUS_DRAWS) -> float:
+        """``exp`` of the median of ``ln N_opt(flops)`` over the draws.
+
+        Where the optimum at ``flops`` is not computed yet and there are more than
+        ``max_draws`` draws, the median is over an evenly strided subset of at most
+        ``max_draws`` of them: the candidate generator only centres its focus there (within
+        ``CandidateConfig.focus_width``, 0.7 nats), and the API optimum's shape search costs
+        about a second per compute for 4,000 draws.
+        """
+        flops = float(flops)
+        if flops in self._optima or not self.nuisance or self.num_draws <= max_draws:
+            n = self.optimum(flops).n_params
+        else:
+            step = -(-self.num_draws // max_draws)
+            n = self._grid_optimum({k: v[::step] for k, v in self._params().items()}, flops)[5]
+        return float(np.exp(np.median(np.log(np.asarray(n, np.float64)))))
+
+    def _grid_optimum(self, params: dict, flops: float) -> tuple[np.ndarray, ...]:
+        """The argmin over the optimum's shape grid of each draw in ``params`` at ``flops``.
+
+        Returns ``(law_loss, d_model, num_layers, batch_size, lr, n_params)``, each ``(S,)``.
+        """
+        shapes = _optimum_shapes(self.family)
+        law_loss, d, n_layers, bs, lr = (
+            np.asarray(a) for a in _optimum_grid(params, math.log(flops),
+                                                 tuple(None if a is None else jnp.asarray(a)
+                                                       for a in shapes[:6]),
+                                                 prior=self.prior)
+        )
+        n = np.asarray(self.family.counts(d, n_layers)[3], np.float64)
+        return law_loss, d, n_layers, bs, lr, n
 
     def _optimum_factor(self, n, tokens, flops) -> np.ndarray:
         """``exp(tau_x h(u) z_x)`` at each draw's own optimum ``(n, tokens)``, shape ``(S,)``."""
