@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
                       num_warmup=10, num_samples=10, final_num_warmup=10, final_num_samples=10,
                       final_num_chains=1)
     config = LoopConfig.from_flat(**kwargs)
+    load = os.getloadavg()[0]
     result = simulated_run(config)
     t = result.timings
     lines = [
@@ -58,9 +60,11 @@ def main(argv=None) -> int:
         f"({config.nuts.num_warmup} + {config.nuts.num_samples}), final NUTS "
         f"{config.final_nuts.num_chains} x ({config.final_nuts.num_warmup} + "
         f"{config.final_nuts.num_samples}); "
-        f"final r-hat max {result.posterior.diagnostics.r_hat_max:.3f}. The machine's 2 cores "
-        "were shared with other jobs, so the wall seconds are upper bounds; CPU seconds count all "
-        "threads of this process.", "",
+        f"final r-hat max {result.posterior.diagnostics.r_hat_max:.3f}. Load average (1 min) "
+        f"when the run started: {load:.2f} on {os.cpu_count()} cores (above about 0.5, other "
+        "jobs shared the machine and the wall seconds are upper bounds); JAX's compilation "
+        "cache as the environment leaves it (a warm cache makes the compilation in the fits "
+        "cheaper); CPU seconds count all threads of this process.", "",
         "| part | wall seconds | share | CPU seconds | share |", "|---|---|---|---|---|",
     ]
     def row(label: str, wall: float, cpu: float) -> str:
@@ -70,11 +74,13 @@ def main(argv=None) -> int:
     lines.append(row("in-loop fits (NUTS, incl. compilation)", t["fit"] - t["final_fit"],
                      t["cpu_fit"] - t["cpu_final_fit"]))
     lines.append(row("final fit", t["final_fit"], t["cpu_final_fit"]))
-    for part in ("acquisition", "query"):
-        lines.append(row(part, t[part], t[f"cpu_{part}"]))
+    parts = ("acquisition", "query", "design")
+    for part in parts:
+        label = "design yardstick (report's design efficiency)" if part == "design" else part
+        lines.append(row(label, t[part], t[f"cpu_{part}"]))
     lines.append(row("other (recommendation, bookkeeping)",
-                     t["total"] - t["fit"] - t["acquisition"] - t["query"],
-                     t["cpu_total"] - t["cpu_fit"] - t["cpu_acquisition"] - t["cpu_query"]))
+                     t["total"] - t["fit"] - sum(t[p] for p in parts),
+                     t["cpu_total"] - t["cpu_fit"] - sum(t[f"cpu_{p}"] for p in parts)))
     lines.append(row("total", t["total"], t["cpu_total"]))
     text = "\n".join(lines) + "\n"
     print(text)
