@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from bayes_scaling import plots
 from bayes_scaling.diagnostics import diagnostic_warnings
+from bayes_scaling.features import features_from_configs
 from bayes_scaling.recommend import recommend
 from bayes_scaling.report import write_outputs
 from bayes_scaling.runs_io import read_runs
@@ -56,9 +57,14 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     extra = set(on_disk["recommended"]) - RECOMMENDED_KEYS  # issue 7: intervals and flags
     assert RECOMMENDED_KEYS <= set(on_disk["recommended"])
     assert {"learning_rate_ci50", "learning_rate_ci90", "outside_explored",
-            "gap_to_optimum"} <= extra
+            "gap_to_optimum", "predicted_loss_law_only"} <= extra
     assert all(k.endswith(("_ci50", "_ci90"))
-               for k in extra - {"outside_explored", "gap_to_optimum"})
+               for k in extra - {"outside_explored", "gap_to_optimum", "predicted_loss_law_only"})
+    law, full = on_disk["recommended"]["predicted_loss_law_only"], on_disk["recommended"][
+        "predicted_loss"]
+    mean = np.asarray(posterior.predict_mean(features_from_configs([rec.config()])))[:, 0]
+    assert law["median"] == pytest.approx(np.median(mean))
+    assert law["ci90"][1] - law["ci90"][0] < full["ci90"][1] - full["ci90"][0]  # no noise in it
     assert set(on_disk["posterior"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(on_disk["posterior"]["E"]) == {"median", "ci90"}
     assert set(on_disk["diagnostics"]) == {"r_hat_max", "ess_bulk_min", "divergences"}
@@ -72,6 +78,8 @@ def test_write_outputs_files_and_keys(tmp_path, api_runs):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
     md = (out / "report.md").read_text()
     assert md.index("Answer") < md.index("Law parameters")
+    assert (f"{law['ci90'][0]:.3f}–{law['ci90'][1]:.3f} from the law's parameter uncertainty "
+            "alone") in md
     assert "ppc.png" in md and "ppc.png" in on_disk["figures"].values()
     assert 0.0 <= on_disk["ppc"]["coverage90"] <= 1.0 and on_disk["ppc"]["n_runs"] == 8
     assert f"d_model = {rec.d_model}" in md and "extrapolation" in md

@@ -109,6 +109,10 @@ class Recommendation:
         ``target_flops / (6 * non_embedding_params)``.
     predicted_loss : numpy.ndarray
         Posterior predictive draws of this configuration's loss at the target, shape ``(S,)``.
+    law_loss : numpy.ndarray or None
+        The model's mean loss of this configuration under each draw, ``(S,)``: the parameter
+        uncertainty alone, without the run noise and the extrapolation discrepancy that
+        ``predicted_loss`` adds (None where the recommender does not provide it).
     shape_rule : str
         The rule that chose the shape (``"n_opt_median"``, ``"expected_loss"``, ``"generic"``).
     intervals : mapping of str to numpy.ndarray
@@ -138,6 +142,7 @@ class Recommendation:
     shape_rule: str = "expected_loss"
     intervals: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
     gap_to_optimum: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    law_loss: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def generic(self) -> bool:
@@ -224,12 +229,14 @@ def _recommend_generic(rng_key, posterior, target_flops: float) -> Recommendatio
     n_opt = np.asarray(posterior.optimum(target_flops).n_params, dtype=np.float64)
     n = float(np.median(n_opt))
     tokens = float(target_flops) / (6.0 * n)
-    draws = posterior.sample_predictive(rng_key, features_from_generic([n], [tokens]))
+    features = features_from_generic([n], [tokens])
+    draws = posterior.sample_predictive(rng_key, features)
     return Recommendation(
         target_flops=float(target_flops), d_model=None, num_layers=None, num_heads=None,
         batch_size=None, learning_rate=None, learning_rate_source="none",
         non_embedding_params=int(round(n)), total_params=None, tokens=tokens,
         predicted_loss=draws[:, 0], shape_rule="generic",
+        law_loss=np.asarray(posterior.predict_mean(features), np.float64)[:, 0],
     )
 
 
@@ -300,7 +307,8 @@ def recommend(
         source = "posterior, capped at the explored minimum"
 
     non_embedding, total = family.exact_counts(chosen.d_model, chosen.num_layers)
-    draws = posterior.sample_predictive(rng_key, features_from_configs([chosen], family=family))
+    features = features_from_configs([chosen], family=family)
+    draws = posterior.sample_predictive(rng_key, features)
     logger.debug("recommended %s (N=%d)", chosen, non_embedding)
     capped = from_posterior and lr_range != LEARNING_RATE_CLIP
     return Recommendation(
@@ -319,6 +327,7 @@ def recommend(
         intervals=_choice_draws(posterior, chosen, target_flops, family),
         gap_to_optimum=gap_to_optimum(posterior, target_flops, chosen, chosen_loss, draws[:, 0],
                                       choice if capped else None, family),
+        law_loss=np.asarray(posterior.predict_mean(features), np.float64)[:, 0],
     )
 
 

@@ -122,7 +122,9 @@ def _recommended(rec: Recommendation, runs: RunsData) -> dict[str, Any]:
 
     Generic recommendations carry N, D (``tokens``) and the predicted loss only. Each per-draw
     choice of the posterior (``Recommendation.intervals``) adds ``<name>_ci50`` and
-    ``<name>_ci90``; ``outside_explored`` lists the values outside the fitted runs' range;
+    ``<name>_ci90``; ``predicted_loss_law_only`` summarises ``Recommendation.law_loss`` (the
+    parameter uncertainty alone) where the recommender gives it; ``outside_explored`` lists the
+    values outside the fitted runs' range;
     ``gap_to_optimum`` is ``Recommendation.gap_to_optimum`` (absent where it is empty).
     """
     out: dict[str, Any] = {}
@@ -131,6 +133,8 @@ def _recommended(rec: Recommendation, runs: RunsData) -> dict[str, Any]:
                    batch_size=rec.batch_size, learning_rate=rec.learning_rate)
     out.update(non_embedding_params=rec.non_embedding_params, tokens=rec.tokens,
                predicted_loss=summarize(rec.predicted_loss))
+    if rec.law_loss is not None:
+        out["predicted_loss_law_only"] = summarize(rec.law_loss)
     if not rec.generic:
         out["total_params"] = rec.total_params
     for name, draws in rec.intervals.items():

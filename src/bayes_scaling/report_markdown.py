@@ -152,7 +152,7 @@ def _answer(report: Mapping[str, Any]) -> str:
     rec = report["recommended"]
     loss = rec["predicted_loss"]
     tail = (f"Predicted final loss **{loss['median']:.3f}** (90% interval "
-            f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}).")
+            f"{loss['ci90'][0]:.3f}–{loss['ci90'][1]:.3f}{_law_only(rec)}).")
     if "d_model" not in rec:
         return (f"Train a model of **{rec['non_embedding_params']:.4g} parameters** (the data's "
                 f"convention) on **{rec['tokens']:.4g} tokens**. {tail} The fitted rows give "
@@ -164,6 +164,15 @@ def _answer(report: Mapping[str, Any]) -> str:
             f"on {rec['tokens']:.3g} tokens "
             f"({rec['non_embedding_params']:,} non-embedding parameters, "
             f"{rec['total_params']:,} total). {tail}")
+
+
+def _law_only(rec: Mapping[str, Any]) -> str:
+    """``'; 2.98–3.03 from ... alone'``: the interval without noise and discrepancy, if given."""
+    law = rec.get("predicted_loss_law_only")
+    if law is None:
+        return ""
+    return (f"; {law['ci90'][0]:.3f}–{law['ci90'][1]:.3f} from the law's parameter uncertainty "
+            "alone, the rest is the run noise and the extrapolation discrepancy beyond the runs")
 
 
 def _gap_lines(report: Mapping[str, Any]) -> list[str]:
