@@ -1,13 +1,14 @@
-"""Real servers on 127.0.0.1 for tests: a uvicorn app in a thread, free ports, waiting for ports."""
+"""Real servers on 127.0.0.1 for tests: a uvicorn app in a thread (the package's own
+:func:`~bayes_scaling.simulator.embedded.serve_in_thread`), free ports, waiting for ports."""
 
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from contextlib import contextmanager
 
-import uvicorn
+from bayes_scaling.simulator.embedded import serve_in_thread
+
+__all__ = ["free_port", "serve_in_thread", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -27,27 +28,3 @@ def wait_for_port(port: int, timeout: float = 30.0, proc=None) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-@contextmanager
-def serve_in_thread(app):
-    """Run ``app`` under uvicorn on a free loopback port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

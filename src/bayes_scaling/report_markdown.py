@@ -111,7 +111,8 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str]) -> st
         "",
         "## Data and diagnostics",
         "",
-        f"- runs: {report['n_runs']} ({report.get('runs_description', '')})",
+        f"- runs: {report['n_runs']} ({report.get('runs_description', '')})"
+        + (f"; source: {report['backend']}" if report.get("backend") else ""),
         f"- strategy: {report['strategy']}"
         + (f" (acquisition criterion {criterion})" if criterion else "")
         + f"; FLOPs used {report['flops_used']:.3g} of a budget of {report['budget_flops']:.3g}",

@@ -14,11 +14,20 @@ figures) and:
 ``--resume DIR`` reopens the ledger and the saved settings: the ledger is reconciled with
 ``GET /experiments`` first, so nothing is submitted twice and runs that ended meanwhile are
 collected.
+
+Without ``--api-url`` the loop talks to the simulated 2026 job API served from a thread of this
+process (:func:`~bayes_scaling.simulator.embedded.serve_in_thread`, the app of ``serve --api
+2026``) over loopback HTTP, so the same client, ledger and reconciliation run offline. Its
+SQLite file is ``<out>/simulator2026.sqlite3`` (experiments, budget and simulated clock; a
+resumed run finds them there), its clock runs ``EMBEDDED_TIME_SCALE`` simulated seconds per wall
+second, ``--truth`` may name a 2026 truth JSON, and ``--budget`` defaults to the course's
+43,200 B200-seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -32,12 +41,18 @@ import numpy as np
 from bayes_scaling.cli import checks
 from bayes_scaling.errors import InvalidConfigError
 
-__all__ = ["api_of", "handle_2026", "run_2026"]
+__all__ = ["EMBEDDED_KEY", "EMBEDDED_TIME_SCALE", "api_of", "handle_2026", "run_2026"]
 
 logger = logging.getLogger(__name__)
 
-_SAVED = ("api_url", "budget", "target_hours", "max_in_flight", "seed", "planned_queries",
-          "max_queries", "num_warmup", "num_samples", "num_chains")
+_SAVED = ("api_url", "truth", "budget", "target_hours", "max_in_flight", "seed",
+          "planned_queries", "max_queries", "num_warmup", "num_samples", "num_chains")
+#: Simulated seconds per wall second of the embedded simulator (a 30-minute run takes 0.6 s).
+EMBEDDED_TIME_SCALE = 3000.0
+#: The one key the embedded simulator accepts (it listens on loopback only).
+EMBEDDED_KEY = "sim-key"
+#: The embedded simulator's file in the run directory.
+EMBEDDED_DB = "simulator2026.sqlite3"
 
 
 def api_of(args: argparse.Namespace) -> str:
@@ -102,9 +117,21 @@ def _loop_config(settings: dict):
 def _settings(args, out: Path, resumed: dict | None) -> dict:
     if resumed is not None:
         return resumed
+    from bayes_scaling.simulator.store2026 import TOTAL_BUDGET_SECONDS
+
     settings = {name: getattr(args, name, None) for name in _SAVED}
-    if not settings["api_url"]:
-        raise InvalidConfigError("--api 2026: expected --api-url URL, got none")
+    if settings["api_url"]:
+        if settings["truth"]:
+            raise InvalidConfigError("--truth applies to the embedded simulator, not --api-url")
+    else:
+        settings["embedded_time_scale"] = EMBEDDED_TIME_SCALE
+        if settings["truth"]:
+            from bayes_scaling.simulator.truth2026 import load_truth_2026
+
+            load_truth_2026(settings["truth"])  # refused before run_config.json is written
+            settings["truth"] = str(Path(settings["truth"]).resolve())
+        if settings["budget"] is None:
+            settings["budget"] = TOTAL_BUDGET_SECONDS
     budget = settings["budget"]
     if budget is None:
         raise InvalidConfigError("--api 2026: expected --budget SECONDS (B200-seconds), got none")
@@ -140,37 +167,75 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
     from bayes_scaling.api2026.client import JobsApiClient
     from bayes_scaling.api2026.jobs_oracle import JobsOracle
     from bayes_scaling.api2026.ledger import Ledger
-    from bayes_scaling.candidates2026 import LAW_FAMILY, law_features, law_run_config
+    from bayes_scaling.files import atomic_write_text
+
+    settings = _settings(args, out, resumed)
+    if resumed is None:
+        atomic_write_text(out / "run_config.json", json.dumps(settings, indent=2) + "\n")
+    config = _loop_config(settings)
+    with contextlib.ExitStack() as stack:
+        url, key = _api(settings, out, stack)
+        client = JobsApiClient(url, key)
+        stack.callback(client.close)
+        oracle = JobsOracle(client, Ledger(out / "ledger2026.sqlite"), float(settings["budget"]))
+        stack.callback(oracle.close)
+        result, final_response, rows = _run_loop(args, out, settings, config, oracle)
+    return _write_run(out, settings, result, final_response, rows, figures=figures)
+
+
+def _api(settings: dict, out: Path, stack: contextlib.ExitStack) -> tuple[str, str | None]:
+    """The API's base URL and key: ``--api-url`` or the embedded simulator.
+
+    With ``--api-url`` the key is None (the client reads the environment). The embedded
+    simulator is started on ``stack``, which stops it and closes its file.
+    """
+    if settings.get("api_url"):
+        return settings["api_url"], None
+    from bayes_scaling.simulator.embedded import serve_in_thread
+    from bayes_scaling.simulator.server2026 import create_app_2026
+    from bayes_scaling.simulator.store2026 import Store2026
+    from bayes_scaling.simulator.truth2026 import load_truth_2026
+
+    truth = load_truth_2026(settings.get("truth"))
+    scale = float(settings.get("embedded_time_scale", EMBEDDED_TIME_SCALE))
+    store = Store2026(out / EMBEDDED_DB, time_scale=scale)
+    stack.callback(store.close)
+    app = create_app_2026(store=store, truth=truth, allowed_keys=[EMBEDDED_KEY])
+    url = stack.enter_context(serve_in_thread(app, lifespan="on"))
+    logger.info("embedded 2026 simulator at %s (time scale %g; truth %s; file %s)", url, scale,
+                settings.get("truth") or "default preset", out / EMBEDDED_DB)
+    return url, EMBEDDED_KEY
+
+
+def _run_loop(args, out: Path, settings: dict, config, oracle):
+    """Reconcile, run the loop, post the final submission if asked; ``(result, response, rows)``."""
     from bayes_scaling.files import atomic_write_text
     from bayes_scaling.jobs_loop import run_jobs_loop
+
+    oracle.sync()
+    server = oracle.refresh_budget()
+    logger.info("ledger holds %d submission(s); %.0f s committed; server has %.0f s left",
+                len(oracle.ledger), oracle.budget_committed(), server)
+    result = run_jobs_loop(jax.random.PRNGKey(int(settings["seed"])), oracle, config)
+    final_response = None
+    if args.final_submit:
+        median = float(np.median(result.recommendation.predicted_loss))
+        final_response = oracle.submit_final(result.training_config, median)
+        atomic_write_text(out / "final_submission.json",
+                          json.dumps(final_response.model_dump(mode="json"), indent=2) + "\n")
+    return result, final_response, _rows(oracle)
+
+
+def _write_run(out: Path, settings: dict, result, final_response, rows, *, figures: bool) -> int:
+    """The run's outputs (report, figures, JSON files) and its one-line summary; returns 0."""
+    from bayes_scaling.candidates2026 import LAW_FAMILY, law_features, law_run_config
+    from bayes_scaling.files import atomic_write_text
     from bayes_scaling.oracle import Observation
     from bayes_scaling.report import write_outputs
     from bayes_scaling.runs_io import runs_from_observations
     from bayes_scaling.runtime_model import run_flops
     from bayes_scaling.summary import summarize
 
-    settings = _settings(args, out, resumed)
-    if resumed is None:
-        atomic_write_text(out / "run_config.json", json.dumps(settings, indent=2) + "\n")
-    config = _loop_config(settings)
-    client = JobsApiClient(settings["api_url"])
-    oracle = JobsOracle(client, Ledger(out / "ledger2026.sqlite"), float(settings["budget"]))
-    try:
-        oracle.sync()
-        server = oracle.refresh_budget()
-        logger.info("ledger holds %d submission(s); %.0f s committed; server has %.0f s left",
-                    len(oracle.ledger), oracle.budget_committed(), server)
-        result = run_jobs_loop(jax.random.PRNGKey(int(settings["seed"])), oracle, config)
-        final_response = None
-        if args.final_submit:
-            median = float(np.median(result.recommendation.predicted_loss))
-            final_response = oracle.submit_final(result.training_config, median)
-            atomic_write_text(out / "final_submission.json",
-                              json.dumps(final_response.model_dump(mode="json"), indent=2) + "\n")
-        rows = _rows(oracle)
-    finally:
-        oracle.close()
-        client.close()
     completed = [o for o in result.outcomes if o.state == "completed"]
     observations = runs_from_observations(
         [Observation(config=law_run_config(o.config), loss=o.final_loss) for o in completed],
@@ -205,7 +270,9 @@ def run_2026(args, out: Path, resumed: dict | None, *, figures: bool) -> int:
         "loop": {"stop_reason": result.stop_reason, "history": result.history,
                  "timings_seconds": result.timings,
                  "max_in_flight_seen": result.max_in_flight_seen, "settings": settings},
-        "backend": "api 2026",
+        "backend": ("api 2026" if settings.get("api_url") else
+                    f"embedded 2026 simulator (time scale "
+                    f"{settings.get('embedded_time_scale', EMBEDDED_TIME_SCALE):g})"),
     }
     write_outputs(
         out, runs=observations, posterior=result.posterior,

@@ -74,7 +74,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--api-url", default=None, type=checks.api_url,
                         help="training API base URL (key from $BAYES_SCALING_API_KEY)")
-    parser.add_argument("--truth", default=None, help="simulator truth JSON (in-process only)")
+    parser.add_argument("--truth", default=None,
+                        help="simulator truth JSON (in-process only; a 2026 truth with --api 2026)")
     parser.add_argument("--budget", type=checks.positive_number, default=None,
                         help="FLOP budget (default 2e18)")
     parser.add_argument("--target", type=checks.positive_number, default=None,
@@ -123,7 +124,8 @@ def register(subparsers) -> None:
     add_pool_arguments(parser)
     parser.add_argument("--api", choices=("2025", "2026"), default=None,
                         help="which training API --api-url speaks (default: probe it); 2026: "
-                        "--budget is in B200-seconds")
+                        "--budget is in B200-seconds, and without --api-url the simulated 2026 "
+                        "API is served from this process")
     parser.add_argument("--target-hours", type=checks.positive_number, default=48.0,
                         help="--api 2026: B200-hours of the run to plan (default 48)")
     parser.add_argument("--max-in-flight", type=checks.count, default=4,
