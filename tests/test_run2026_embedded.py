@@ -55,3 +55,33 @@ def test_bad_embedded_flags_are_refused_in_one_line(tmp_path, extra, message):
     assert done.returncode != 0 and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "run" / "run_config.json").exists()
+
+
+@pytest.mark.slow
+def test_an_embedded_2026_run_killed_mid_way_resumes_without_losing_or_repeating_a_run(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-c", "import sys; from bayes_scaling.cli import main; "
+            "sys.exit(main())", "run", "--api", "2026", "--out", str(out), *TINY,
+            "--max-queries", "12", "--planned-queries", "12", "--budget", "12000"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = out / "simulator2026.sqlite3"
+    deadline = time.monotonic() + 300
+    while not (db.exists() and _experiments(db) >= 3):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no submissions within 300 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = _experiments(db)
+    again = _cli("run", "--resume", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = json.loads((out / "experiments2026.json").read_text())
+    ids = [r["experiment_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == _experiments(db)  # no run lost or repeated
+    assert len(ids) > before  # the kill came mid-way: the resumed run submitted more
+    assert {r["state"] for r in rows} == {"completed"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["seconds_used"] <= 12000
