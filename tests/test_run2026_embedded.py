@@ -33,6 +33,8 @@ def test_an_embedded_2026_run_spends_its_budget_offline_and_resumes_without_resu
     report = json.loads((out / "report.json").read_text())
     assert report["backend"] == "embedded 2026 simulator (time scale 3000)"
     assert "source: embedded 2026 simulator" in (out / "report.md").read_text()
+    law, full = (report["recommended"][k] for k in ("predicted_loss_law_only", "predicted_loss"))
+    assert law["ci90"][1] - law["ci90"][0] < full["ci90"][1] - full["ci90"][0]
     assert report["seconds_used"] <= 4000 and report["n_runs"] >= 3
     saved = json.loads((out / "run_config.json").read_text())
     assert saved["api_url"] is None and saved["embedded_time_scale"] == 3000

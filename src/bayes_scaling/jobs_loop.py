@@ -483,8 +483,8 @@ def _recommendation(rng_key, posterior, final_cfg: TrainingConfig) -> Recommenda
     """The :class:`~bayes_scaling.recommend.Recommendation` view of the final configuration.
 
     ``target_flops`` is its ``6 N T`` (the law's convention), ``predicted_loss`` the posterior
-    predictive of that exact configuration, ``intervals`` the per-draw optimal learning rate of
-    its shape, batch and tokens.
+    predictive of that exact configuration (``law_loss`` its mean under each draw), ``intervals``
+    the per-draw optimal learning rate of its shape, batch and tokens.
     """
     features = law_features([final_cfg])
     arch = final_cfg.architecture_config
@@ -501,4 +501,5 @@ def _recommendation(rng_key, posterior, final_cfg: TrainingConfig) -> Recommenda
         predicted_loss=posterior.sample_predictive(rng_key, features)[:, 0],
         shape_rule="expected_loss_at_target_hours",
         intervals={"learning_rate": lr_draws} if np.isfinite(lr_draws).all() else {},
+        law_loss=np.asarray(posterior.predict_mean(features), np.float64)[:, 0],
     )
