@@ -453,6 +453,7 @@ def main(argv=None) -> int:
         rows += run_tasks(specs, address=args.address, num_cpus=args.num_cpus,
                           rows_path=rows_path, progress=not args.no_progress)
     wall = time.perf_counter() - start
+    planned = len(rows)  # this invocation's runs, before any --baseline-rows join
     baselines = BASELINES
     if args.baseline_rows:
         earlier = _baseline_rows(Path(args.baseline_rows), args.family_seed, members,
@@ -467,10 +468,10 @@ def main(argv=None) -> int:
     from bayes_scaling.simulator.random_truths import family_truth
 
     if args.report_only:
-        invocation = (f"Report only: {len(rows)} of {len(rows) + missing} planned runs are in "
+        invocation = (f"Report only: {planned} of {planned + missing} planned runs are in "
                       f"the rows file ({rows_path.name}); {missing} missing.")
     else:
-        invocation = (f"This invocation ran {len(specs)} of {len(rows)} runs in {wall:.0f} s "
+        invocation = (f"This invocation ran {len(specs)} of {planned} runs in {wall:.0f} s "
                       f"wall (address {args.address or 'local'}).")
     header = (
         f"# Strategy benchmark ({'tiny smoke settings' if args.tiny else 'full settings'})\n\n"
@@ -484,7 +485,7 @@ def main(argv=None) -> int:
                                  if k != "L_init")
             for i in members))
     if missing:
-        header += (f"\n\n**Partial:** the medians and pairs below count only the {len(rows)} "
+        header += (f"\n\n**Partial:** the medians and pairs below count only the {planned} "
                    f"finished runs, not the {missing} missing ones.")
     if args.note:
         header += f"\n\n{args.note}"

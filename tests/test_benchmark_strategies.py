@@ -138,6 +138,13 @@ def test_tiny_run_on_local_ray_resumes(tmp_path):
     text = out.read_text()
     assert f"Report only: 2 of 4 {held}; 2 missing." in text
     assert "count only the 2 finished runs, not the 2 missing ones" in text
+    # an earlier rows file joins as a baseline; the header still counts this invocation's runs
+    earlier = tmp_path / "earlier.rows.jsonl"
+    earlier.write_text(before)
+    assert bench.main([*args, "--report-only", "--baseline-rows", str(earlier)]) == 0
+    text = out.read_text()
+    assert f"Report only: 2 of 2 {held}; 0 missing." in text
+    assert "| isoflop-grid@earlier | 1e+17 | 1 |" in text
 
 
 @pytest.mark.slow
