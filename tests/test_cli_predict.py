@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bayes_scaling.cli import main
-from bayes_scaling.cli.predict_cmd import PREDICTION_COLUMNS
+from bayes_scaling.cli.predict_cmd import LAW_COLUMNS, PREDICTION_COLUMNS
 from bayes_scaling.inference import NutsConfig, fit_posterior
 from bayes_scaling.posterior_io import load_posterior
 from bayes_scaling.recommend import recommend
@@ -85,11 +85,16 @@ def test_predict_writes_nested_intervals_and_scores_the_loss(split, capsys):
     assert main(["predict", str(split["run_dir"]), str(split["held"]), "--out", str(out)]) == 0
     rows = _read(out)
     assert len(rows) == split["n_held"]
-    assert list(rows[0]) == [*COLUMNS.split(","), *PREDICTION_COLUMNS, "loss", "error",
-                             "covered50", "covered90"]
-    for r in rows:
+    assert list(rows[0]) == [*COLUMNS.split(","), *PREDICTION_COLUMNS, *LAW_COLUMNS, "loss",
+                             "error", "covered50", "covered90"]
+    held = read_runs(split["held"]).features()
+    mean = np.asarray(split["posterior"].predict_mean(held))
+    for i, r in enumerate(rows):
         v = [float(r[c]) for c in ("ci90_lo", "ci50_lo", "median", "ci50_hi", "ci90_hi")]
         assert v == sorted(v) and v[0] < v[-1]
+        law = [float(r[c]) for c in ("law_ci90_lo", "law_median", "law_ci90_hi")]
+        assert law == pytest.approx(np.quantile(mean[:, i], [0.05, 0.5, 0.95]), rel=1e-12)
+        assert law[2] - law[0] < v[-1] - v[0]  # without noise and discrepancy: narrower
         loss = float(r["loss"])
         assert float(r["error"]) == pytest.approx(float(r["median"]) - loss)
         assert r["covered90"] == str(v[0] <= loss <= v[-1]).lower()

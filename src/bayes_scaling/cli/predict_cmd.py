@@ -4,8 +4,10 @@ The posterior is the one ``fit`` or ``run`` saved in RUN_DIR (see
 :mod:`bayes_scaling.posterior_io`); ROWS is any runs file ``fit`` reads (API rows or generic
 rows, CSV or JSON). Each row's predictive is the posterior predictive of an observed loss:
 parameter uncertainty, the extrapolation discrepancy beyond the fitted runs (as in the report)
-and the observation noise. A loss column, if present, is not used for the prediction; it only
-gives each row's error and whether the 50% and 90% intervals cover it.
+and the observation noise. ``law_median``, ``law_ci90_lo`` and ``law_ci90_hi`` are the model's
+mean loss over the draws alone (parameter uncertainty; no discrepancy, no noise), as the
+report's ``predicted_loss_law_only``. A loss column, if present, is not used for the
+prediction; it only gives each row's error and whether the 50% and 90% intervals cover it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-__all__ = ["PREDICTION_COLUMNS", "predict_rows", "register"]
+__all__ = ["LAW_COLUMNS", "PREDICTION_COLUMNS", "predict_rows", "register"]
 
 #: Columns added to each row of the output CSV (error and coverage only where a loss is given).
 PREDICTION_COLUMNS = ("median", "ci50_lo", "ci50_hi", "ci90_lo", "ci90_hi")
+#: The parameter uncertainty alone: median and 90% interval of the model mean over the draws.
+LAW_COLUMNS = ("law_median", "law_ci90_lo", "law_ci90_hi")
 CHECK_COLUMNS = ("error", "covered50", "covered90")
 
 
@@ -58,12 +62,14 @@ def predict_rows(rng_key, posterior, runs) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to numpy.ndarray
-        Each of shape ``(M,)``: ``PREDICTION_COLUMNS``, and ``error`` (median minus loss),
-        ``covered50`` and ``covered90`` (NaN where the row has no loss).
+        Each of shape ``(M,)``: ``PREDICTION_COLUMNS``, ``LAW_COLUMNS``, ``error`` (median
+        minus loss), ``covered50`` and ``covered90`` (NaN where the row has no loss).
     """
     draws = posterior.sample_predictive(rng_key, runs.features())
     q05, q25, q50, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     out = dict(zip(PREDICTION_COLUMNS, (q50, q25, q75, q05, q95), strict=True))
+    mean = np.asarray(posterior.predict_mean(runs.features()), np.float64)
+    out.update(zip(LAW_COLUMNS, np.quantile(mean, [0.5, 0.05, 0.95], axis=0), strict=True))
     loss = np.asarray(runs.loss, np.float64)
     given = np.isfinite(loss)
     out["error"] = np.where(given, q50 - loss, np.nan)
@@ -100,11 +106,12 @@ def _handle(args: argparse.Namespace) -> int:
     result = predict_rows(jax.random.PRNGKey(args.seed), posterior, runs)
     header, values = _row_inputs(runs)
     given = np.isfinite(runs.loss)
-    columns = list(PREDICTION_COLUMNS) + (["loss", *CHECK_COLUMNS] if given.any() else [])
+    predicted = (*PREDICTION_COLUMNS, *LAW_COLUMNS)
+    columns = list(predicted) + (["loss", *CHECK_COLUMNS] if given.any() else [])
     lines = [",".join(header + columns)]
     for i, row in enumerate(values):
         cells = [repr(float(v)) if isinstance(v, float) else str(v) for v in row]
-        cells += [repr(float(result[c][i])) for c in PREDICTION_COLUMNS]
+        cells += [repr(float(result[c][i])) for c in predicted]
         if given.any():
             if given[i]:
                 cells += [repr(float(runs.loss[i])), repr(float(result["error"][i])),
