@@ -65,10 +65,11 @@ def predict_rows(rng_key, posterior, runs) -> dict[str, np.ndarray]:
         Each of shape ``(M,)``: ``PREDICTION_COLUMNS``, ``LAW_COLUMNS``, ``error`` (median
         minus loss), ``covered50`` and ``covered90`` (NaN where the row has no loss).
     """
-    draws = posterior.sample_predictive(rng_key, runs.features())
+    features = runs.features()
+    draws = posterior.sample_predictive(rng_key, features)
     q05, q25, q50, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     out = dict(zip(PREDICTION_COLUMNS, (q50, q25, q75, q05, q95), strict=True))
-    mean = np.asarray(posterior.predict_mean(runs.features()), np.float64)
+    mean = np.asarray(posterior.predict_mean(features), np.float64)
     out.update(zip(LAW_COLUMNS, np.quantile(mean, [0.5, 0.05, 0.95], axis=0), strict=True))
     loss = np.asarray(runs.loss, np.float64)
     given = np.isfinite(loss)
