@@ -110,7 +110,7 @@ VARIANTS = (
     Variant("homoscedastic", "fit rows; s_far ~ HalfNormal(1e-3) (no widening)",
             prior=(("far_scale", 1e-3),)),
     Variant("literature-exponents", "fit rows; alpha, beta ~ N(0.35, 0.05) (sensitivity only: "
-            "the spread of published fits)", prior=(("exponent_sd", 0.05),)),
+            "the spread of published fits)", prior=(("alpha_sd", 0.05), ("beta_sd", 0.05))),
     Variant("internal", "budgets <= 2e17 only, scored on 4e17-1.6e18", c_max=INTERNAL_MAX,
             score_min=INTERNAL_MAX, score_max=HELD_MIN),
     *(Variant(f"fv-{cut:.3g}", f"forward validation: budgets {cut:.3g}-4e17, scored on "

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -40,6 +42,16 @@ def test_features_from_generic_marks_rows_generic():
 def test_prior_config_rejects_bad_values():
     with pytest.raises(BayesScalingError, match="expected a finite positive number"):
         PriorConfig(e_log_sd=-1.0)
+
+
+def test_saved_priors_of_old_reports_set_both_exponents():
+    old = PriorConfig.from_saved({"exponent_mean": 0.3, "exponent_sd": 0.1, "e_median": 2.0})
+    assert (old.alpha_mean, old.beta_mean, old.alpha_sd, old.beta_sd) == (0.3, 0.3, 0.1, 0.1)
+    assert old.e_median == 2.0
+    new = PriorConfig(alpha_mean=0.25, beta_sd=0.2)
+    assert PriorConfig.from_saved(dataclasses.asdict(new)) == new
+    with pytest.raises(BayesScalingError, match="unknown hyperparameters zeta_sd"):
+        PriorConfig.from_saved({"zeta_sd": 1.0})
 
 
 def test_padding_and_capacity():

@@ -146,7 +146,7 @@ the one data set under-covered (11 of 26), because what they need is not seen in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import jax
 import jax.numpy as jnp
@@ -218,9 +218,14 @@ class PriorConfig:
         nats at ``n_ref`` parameters.
     d_ref, d_term_median, d_term_log_sd : float
         Same for the D-term at ``d_ref`` tokens.
-    exponent_mean, exponent_sd : float
-        ``alpha, beta ~ TruncatedNormal(mean, sd, [0.05, 1.5])``; published values 0.28-0.37
-        (Hoffmann 2022, Epoch 2024), Kaplan (2020) 0.076/0.095 in a form without ``E``.
+    alpha_mean, alpha_sd, beta_mean, beta_sd : float
+        ``alpha ~ TruncatedNormal(alpha_mean, alpha_sd, [exponent_low, exponent_high])``, the
+        same for ``beta``; published values 0.28-0.37 (Hoffmann 2022, Epoch 2024), Kaplan (2020)
+        0.076/0.095 in a form without ``E``. Learnt across the public sets instead
+        (``experiments/calibrate_exponents.py``: alpha N(0.25, 0.17), beta N(0.47, 0.22)), the
+        priors are no tighter, and used leave-one-dataset-out they cover fewer held-out runs
+        (``experiments/results/extrapolation_check_lodo.md``: 67/82 against 71/82 with these
+        defaults on the same splits), so the defaults stay.
     sigma_scale : float
         ``sigma ~ HalfNormal(sigma_scale)`` on ``ln loss`` (relative error).
     far_scale : float
@@ -322,8 +327,10 @@ class PriorConfig:
     d_ref: float = 1e10
     d_term_median: float = 0.5
     d_term_log_sd: float = 1.0
-    exponent_mean: float = 0.35
-    exponent_sd: float = 0.15
+    alpha_mean: float = 0.35
+    alpha_sd: float = 0.15
+    beta_mean: float = 0.35
+    beta_sd: float = 0.15
     sigma_scale: float = 0.05
     far_scale: float = 1.0
     student_df: float = 5.0
@@ -368,6 +375,24 @@ class PriorConfig:
     c_warm_scale: float = 0.2
     warmup_w0_median: float = 40.0
     warmup_w0_log_sd: float = 1.0
+
+    @classmethod
+    def from_saved(cls, values: dict) -> PriorConfig:
+        """The priors a ``report.json`` recorded, old or new.
+
+        A report written before ``alpha`` and ``beta`` had separate priors records a shared
+        ``exponent_mean``/``exponent_sd``; they apply to both.
+        """
+        values = dict(values)
+        for old, part in (("exponent_mean", "mean"), ("exponent_sd", "sd")):
+            if old in values:
+                shared = values.pop(old)
+                for name in (f"alpha_{part}", f"beta_{part}"):
+                    values.setdefault(name, shared)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise PriorConfigError(f"saved prior: unknown hyperparameters {', '.join(unknown)}")
+        return cls(**values)
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -506,8 +531,8 @@ def sample_params(prior: PriorConfig, data: ModelData, *, nuisance: bool) -> dic
     def truncated(mean, sd, low=prior.exponent_low, high=prior.exponent_high):
         return dist.TruncatedNormal(mean, sd, low=low, high=high)
 
-    alpha = numpyro.sample("alpha", truncated(prior.exponent_mean, prior.exponent_sd))
-    beta = numpyro.sample("beta", truncated(prior.exponent_mean, prior.exponent_sd))
+    alpha = numpyro.sample("alpha", truncated(prior.alpha_mean, prior.alpha_sd))
+    beta = numpyro.sample("beta", truncated(prior.beta_mean, prior.beta_sd))
     shift_n = data.log_n_center - np.log(prior.n_ref)
     shift_d = data.log_d_center - np.log(prior.d_ref)
     a_s = numpyro.sample(

@@ -122,7 +122,7 @@ def load_posterior(run_dir: str | os.PathLike) -> Posterior:
         divergences=int(diag.get("divergences") or 0),
         warnings=list(report.get("diagnostic_warnings") or []),
     )
-    prior = PriorConfig(**report["prior"]) if isinstance(report.get("prior"), dict) else (
+    prior = PriorConfig.from_saved(report["prior"]) if isinstance(report.get("prior"), dict) else (
         PriorConfig())
     runs = read_runs(paths["runs.csv"])
     posterior = Posterior(
