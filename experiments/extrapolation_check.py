@@ -187,7 +187,8 @@ def held_vertices(split: Split) -> list[tuple[float, float, float]]:
 
 
 # ----------------------------------------------------------------------------- caching
-def _fingerprint(split: Split, settings: dict, what: str) -> str:
+def _fingerprint(split: Split, settings: dict, what: str,
+                 prior: PriorConfig | None = None) -> str:
     """Hash of the fit data, the settings and (for Bayes) the model's code and non-tau priors."""
     h = hashlib.sha256()
     for array in split.fit[1:]:
@@ -197,7 +198,8 @@ def _fingerprint(split: Split, settings: dict, what: str) -> str:
     h.update(inspect.getsource({"bayes": law, "huber": huber_fit,
                                 "isoflop": isoflops}[what]).encode())
     if what == "bayes":
-        priors = {k: v for k, v in asdict(PriorConfig()).items() if not k.startswith("tau_")}
+        priors = {k: v for k, v in asdict(prior or PriorConfig()).items()
+                  if not k.startswith("tau_")}
         h.update(json.dumps(priors, sort_keys=True).encode())
         for obj in (law, model.sample_params, model.scaling_model, model.likelihood_scale,
                     model.make_model_data):
@@ -207,7 +209,8 @@ def _fingerprint(split: Split, settings: dict, what: str) -> str:
 
 def fit_bayes(split: Split, settings: dict, cache: Path, refitter: Refitter) -> Posterior:
     """The split's posterior (law and noise; discrepancy draws replaced later), cached."""
-    folder = cache / f"{split.name}-bayes-{_fingerprint(split, settings, 'bayes')}"
+    fingerprint = _fingerprint(split, settings, "bayes", refitter.prior)
+    folder = cache / f"{split.name}-bayes-{fingerprint}"
     if not (folder / "meta.json").is_file():
         features, *_, loss = split.fit
         refitter.reset()
@@ -221,7 +224,7 @@ def fit_bayes(split: Split, settings: dict, cache: Path, refitter: Refitter) -> 
         atomic_write_text(folder / "meta.json", json.dumps(meta))
     meta = json.loads((folder / "meta.json").read_text())
     return Posterior(idata=az.from_netcdf(str(folder / "posterior.nc")),
-                     diagnostics=Diagnostics(**meta["diagnostics"]), prior=PriorConfig(),
+                     diagnostics=Diagnostics(**meta["diagnostics"]), prior=refitter.prior,
                      nuisance=meta["nuisance"], data_range=DataRange(**meta["data_range"]))
 
 
@@ -351,12 +354,32 @@ def load_splits(data: Path, names) -> list[Split]:
     return [LOADERS[name](data) for name in names]
 
 
-def fit_all(splits, settings, cache) -> dict[str, Posterior]:
-    """Every split's cached or new posterior (one Refitter: compiled samplers are shared)."""
-    refitter = Refitter(nuts=NutsConfig(num_warmup=settings["warmup"],
-                                        num_samples=settings["samples"],
-                                        num_chains=settings["iso_chains"]))
-    return {s.name: fit_bayes(s, settings, cache, refitter) for s in splits}
+def fit_all(splits, settings, cache, exponent_priors: dict | None = None
+            ) -> dict[str, Posterior]:
+    """Every split's cached or new posterior.
+
+    ``exponent_priors`` maps a data set to the :class:`PriorConfig` exponent fields its fit
+    uses (``--exponent-prior lodo``); without it every fit takes the defaults. One Refitter per
+    prior: compiled samplers are shared between the splits that use it.
+    """
+    nuts = NutsConfig(num_warmup=settings["warmup"], num_samples=settings["samples"],
+                      num_chains=settings["chains"])
+    refitters: dict[str, Refitter] = {}
+    out = {}
+    for split in splits:
+        fields = (exponent_priors or {}).get(split.dataset, {})
+        key = json.dumps(fields, sort_keys=True)
+        if key not in refitters:
+            refitters[key] = Refitter(prior=replace(PriorConfig(), **fields), nuts=nuts)
+        out[split.name] = fit_bayes(split, settings, cache, refitters[key])
+    return out
+
+
+def lodo_exponent_priors(path: Path) -> dict:
+    """Each data set's exponent prior learnt without it (``calibrate_exponents.py``)."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found; run experiments/calibrate_exponents.py first")
+    return json.loads(path.read_text())["lodo_fields"]
 
 
 # ----------------------------------------------------------------------------- table
@@ -380,7 +403,11 @@ def render(splits, results, settings, prior, args) -> list[str]:
         f"{settings['boot']} bootstrap refits; IsoFLOP power law by NUTS "
         f"{settings['iso_chains']} x {settings['iso_samples']}). Discrepancy prior "
         f"`tau ~ LogNormal(ln {prior.tau_median:g}, {prior.tau_log_sd:g})`"
-        + (" (the package default)." if args.tau_median is None else " (--tau-median)."),
+        + (" (the package default)." if args.tau_median is None else " (--tau-median).")
+        + (" Exponent priors: the package's defaults (learnt from all data sets, "
+           "`calibrate_exponents.py`, so in-sample here)." if args.exponent_prior == "default"
+           else " Exponent priors: each data set's learnt without it (`calibrate_exponents.py`,"
+                " leave-one-dataset-out)."),
         "Rows: 90% predictive interval of each held-out row (noise included; Approach 3: "
         "bootstrap law times a resampled log residual). Optima: at each checked held-out "
         "budget, whether the 90% interval of N_opt covers the held-out isoFLOP vertex, the "
@@ -499,9 +526,21 @@ def parse(argv=None):
     parser.add_argument("--tiny", action="store_true", help="tiny settings (smoke test)")
     parser.add_argument("--tau-median", type=float, default=None,
                         help="discrepancy prior median (default: the package's)")
+    parser.add_argument("--exponent-prior", choices=("default", "lodo"), default="default",
+                        help="alpha/beta priors: the package's, or each data set's learnt "
+                             "without it (experiments/calibrate_exponents.py)")
+    parser.add_argument("--exponent-calibration", type=Path,
+                        default=RESULTS / "exponent_calibration.json",
+                        help="the calibration --exponent-prior lodo reads")
     parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--out", type=Path, default=RESULTS / "extrapolation_check.md")
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: results/extrapolation_check.md "
+                             "(_lodo.md with --exponent-prior lodo)")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        stem = "extrapolation_check" + ("_lodo" if args.exponent_prior == "lodo" else "")
+        args.out = RESULTS / f"{stem}.md"
+    return args
 
 
 def main(argv=None) -> str:
@@ -510,7 +549,9 @@ def main(argv=None) -> str:
     prior = PriorConfig() if args.tau_median is None else replace(PriorConfig(),
                                                                   tau_median=args.tau_median)
     splits = load_splits(args.data, args.splits.split(","))
-    posteriors = fit_all(splits, settings, args.cache)
+    exponent_priors = (lodo_exponent_priors(args.exponent_calibration)
+                       if args.exponent_prior == "lodo" else None)
+    posteriors = fit_all(splits, settings, args.cache, exponent_priors)
     results = evaluate(splits, settings, args.cache, prior, posteriors)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(results, indent=1))
     table = atomic_write_lines(args.out, render(splits, results, settings, prior, args))

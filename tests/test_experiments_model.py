@@ -34,6 +34,21 @@ def test_extrapolation_check_and_calibration_smoke(shared_data, tmp_path):
     choice = json.loads(cal.with_suffix(".json").read_text())
     assert {f["held_out"] for f in choice["lodo"]} == {"gadre", "porian"}
     assert f"tau_median = {choice['tau_median']:g}" in text
+    # the exponent calibration fits all rows of each split; the lodo check then fits each
+    # split under the prior learnt without its data set (new fits, cached under that prior)
+    exp = tmp_path / "exp.md"
+    _load("calibrate_exponents").main(["--data", str(shared_data), "--tiny", "--splits",
+                                       "gadre-c4,porian-cosine", "--cache",
+                                       str(tmp_path / "exp_cache"), "--out", str(exp)])
+    learnt = json.loads(exp.with_suffix(".json").read_text())
+    assert set(learnt["lodo_fields"]) == {"gadre", "porian"}
+    lodo = tmp_path / "lodo.md"
+    table = _load("extrapolation_check").main([*common, "--exponent-prior", "lodo",
+                                               "--exponent-calibration",
+                                               str(exp.with_suffix(".json")), "--out",
+                                               str(lodo)])
+    assert "leave-one-dataset-out" in table
+    assert len(set(cache.iterdir()) - {cache / name for name in cached}) == 2
 
 
 @pytest.mark.slow
@@ -72,3 +87,27 @@ def test_discrepancy_calibration_likelihood_and_hierarchy():
                                    for k in "abc"})
     assert same["tau_median"] == pytest.approx(0.02, rel=0.1)
     assert same["tau_log_sd"] < spread["tau_log_sd"] / 2
+
+
+def test_exponent_hierarchy_pools_agreeing_data_sets_and_widens_for_disagreeing_ones():
+    cal = _load("calibrate_exponents")
+    same = cal.hierarchical_normal([0.3, 0.31, 0.29, 0.3], [0.02] * 4)
+    assert same["mean"] == pytest.approx(0.3, abs=0.01) and same["sd"] < 0.06
+    spread = cal.hierarchical_normal([0.15, 0.3, 0.45, 0.6], [0.02] * 4)
+    assert spread["mean"] == pytest.approx(0.375, abs=0.02)
+    assert spread["sd"] > 0.15 and spread["group_sd"] > 3 * same["group_sd"]
+    # a group known poorly counts less
+    weak = cal.hierarchical_normal([0.3, 0.3, 0.3, 0.9], [0.02, 0.02, 0.02, 0.5])
+    assert weak["mean"] < 0.4
+
+
+def test_exponent_calibration_leaves_each_data_set_out():
+    cal = _load("calibrate_exponents")
+    datasets = {k: {"alpha": {"y": y, "se": 0.01}, "beta": {"y": y + 0.1, "se": 0.01}}
+                for k, y in (("a", 0.2), ("b", 0.3), ("c", 0.4), ("odd", 0.9))}
+    without_odd = cal.priors(datasets, without="odd")
+    assert without_odd["alpha"]["mean"] == pytest.approx(0.3, abs=0.02)
+    assert without_odd["beta"]["mean"] == pytest.approx(0.4, abs=0.02)
+    assert cal.priors(datasets)["alpha"]["mean"] > without_odd["alpha"]["mean"] + 0.05
+    fields = cal.prior_fields(without_odd)
+    assert set(fields) == {"alpha_mean", "alpha_sd", "beta_mean", "beta_sd"}
