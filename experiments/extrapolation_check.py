@@ -404,8 +404,9 @@ def render(splits, results, settings, prior, args) -> list[str]:
         f"{settings['iso_chains']} x {settings['iso_samples']}). Discrepancy prior "
         f"`tau ~ LogNormal(ln {prior.tau_median:g}, {prior.tau_log_sd:g})`"
         + (" (the package default)." if args.tau_median is None else " (--tau-median).")
-        + (" Exponent priors: the package's defaults (learnt from all data sets, "
-           "`calibrate_exponents.py`, so in-sample here)." if args.exponent_prior == "default"
+        + (f" Exponent priors: the package's defaults (alpha ~ N({prior.alpha_mean:g}, "
+           f"{prior.alpha_sd:g}), beta ~ N({prior.beta_mean:g}, {prior.beta_sd:g}); not learnt "
+           "from these sets)." if args.exponent_prior == "default"
            else " Exponent priors: each data set's learnt without it (`calibrate_exponents.py`,"
                 " leave-one-dataset-out)."),
         "Rows: 90% predictive interval of each held-out row (noise included; Approach 3: "
