@@ -475,6 +475,10 @@ def _pooled(results, method):
     return int(np.sum(cov)), len(cov)
 
 
+#: The issue's convergence target for a fit.
+R_HAT_TARGET = 1.01
+
+
 def targets(results) -> list[str]:
     out = []
 
@@ -507,6 +511,12 @@ def targets(results) -> list[str]:
         share = hits / max(total, 1)
         line("all held-out rows of all sets, 90% coverage (85-95%)",
              f"{hits}/{total} ({share:.0%})", 0.85 <= share <= 0.95)
+        if method == "Bayes":
+            unconverged = [f"{name} ({r['Bayes']['r_hat']:.3f})" for name, r in results.items()
+                           if "Bayes" in r and r["Bayes"]["r_hat"] > R_HAT_TARGET]
+            if unconverged:
+                out.append(f"- fits with r-hat above {R_HAT_TARGET}, so their figures are rough: "
+                           + ", ".join(unconverged))
         out.append("")
     if any("IsoFLOP" in r for r in results.values()):
         out.append("**IsoFLOP** (optima only)")
