@@ -31,7 +31,8 @@ __all__ = ["FIT_SAMPLER", "register"]
 #: 1.002, bulk ESS 1582, one divergence, but 901 s of sampling and 16.9 min for the command,
 #: over the 10 minutes asked for; 4 x (500 + 1000) gave r-hat 1.008, ESS 769, 615 s, 11.2 min.
 #: The gradient over 2,479 rows, not the number of draws, is the cost (~90 leapfrog steps per
-#: draw); the earlier figure of 399 CPU s predates the model's current terms.
+#: draw). The earlier 399 CPU s came from a faster machine: the 99-row fit above took 68 s there
+#: and 120-129 s on the machine of these timings, at this commit and at older ones alike.
 FIT_SAMPLER = {"num_warmup": 700, "num_samples": 2000, "num_chains": 4, "max_tree_depth": 10,
                "init": "prior_median", "exact_capacity": True}
 
