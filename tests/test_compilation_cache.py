@@ -65,3 +65,26 @@ def test_an_unwritable_location_runs_without_the_cache(tmp_path):
     out = _run(str(blocker / "cache"))
     assert out[0] == "None" and float(out[1]) == pytest.approx(1.688276, abs=1e-5)
     assert not Path(blocker / "cache").exists()
+
+
+def test_the_cache_keeps_its_cap_but_scans_only_when_it_may_be_reached(tmp_path, monkeypatch):
+    lru_cache = pytest.importorskip("jax._src.lru_cache")
+    cache = lru_cache.LRUCache(str(tmp_path), max_size=3000)
+    scans = []
+    real_glob = type(cache.path).glob
+
+    def counting_glob(self, pattern):
+        scans.append(pattern)
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(type(cache.path), "glob", counting_glob)
+    for i in range(5):  # 5 x 500 bytes fit under the 3000-byte cap: one scan, at the first
+        cache.put(f"small{i}", bytes(500))
+    first_scans = len(scans)
+    assert 1 <= first_scans <= 2  # JAX's scan, then the size this process notes
+    for i in range(4):  # each would pass the cap: scan and evict the least recently used
+        cache.put(f"big{i}", bytes(1000))
+    assert len(scans) > first_scans
+    left = {p.name.removesuffix("-cache") for p in tmp_path.glob("*-cache")}
+    assert sum(p.stat().st_size for p in tmp_path.glob("*-cache")) <= 3000
+    assert "big3" in left and "small0" not in left
