@@ -53,6 +53,17 @@ def test_scan_with_progress_reports_every_iteration_once(length):
     assert task.done == length and set(task.notes) == {"sampling"}
 
 
+def test_one_scan_of_warmup_then_sampling_names_both_phases():
+    channel, task = ProgressChannel(), RecordingTask()
+    run = jax.jit(lambda x: scan_with_progress(lambda c: (c + 1.0, c), x, 30, channel=channel,
+                                               phase=0, every=5, next_phase_at=10))
+    with channel.attach(task):
+        jax.block_until_ready(run(0.0))
+        jax.effects_barrier()
+    assert task.done == 30
+    assert task.notes == ["warmup"] * 2 + ["sampling"] * 4
+
+
 def test_scan_with_progress_without_channel_is_a_plain_scan():
     carry, outs = scan_with_progress(lambda c: (c * 2.0, c), jnp.float32(1.0), 4,
                                      channel=None, phase=0)

@@ -307,20 +307,19 @@ class Refitter:
                 rng_key=chain_key,
             )
 
-            def warm(s):
-                return sample_kernel(s, (data,), kwargs), None
-
-            def draw(s):
+            # one scan of warmup and sampling, so that XLA compiles the NUTS kernel once, not
+            # once per phase (the kernel adapts while its iteration count is below num_warmup)
+            def step(s):
                 s = sample_kernel(s, (data,), kwargs)
                 return s, (s.z, {"diverging": s.diverging, "accept_prob": s.accept_prob,
                                  "num_steps": s.num_steps, "energy": s.energy,
                                  "potential_energy": s.potential_energy,
                                  "step_size": s.adapt_state.step_size})
 
-            state, _ = scan_with_progress(warm, state, nuts.num_warmup, channel=self._channel,
-                                          phase=0)
-            _, (zs, stats) = scan_with_progress(draw, state, nuts.num_samples,
-                                                channel=self._channel, phase=1)
+            _, (zs, stats) = scan_with_progress(
+                step, state, nuts.num_warmup + nuts.num_samples, channel=self._channel,
+                phase=0, next_phase_at=nuts.num_warmup)
+            zs, stats = jax.tree.map(lambda x: x[nuts.num_warmup:], (zs, stats))
             return zs, stats
 
         if nuts.chain_method == "vectorized":

@@ -204,12 +204,14 @@ def scan_with_progress(
     channel: ProgressChannel | None,
     phase: int,
     every: int | None = None,
+    next_phase_at: int | None = None,
 ):
     """``jax.lax.scan`` of ``body(carry) -> (carry, out)`` that reports to ``channel``.
 
     Every ``every`` iterations (default: about 5% of ``length``) and at the end the host gets
-    ``channel.tick(phase, n)`` with the iterations done since the last call. Without a channel it
-    is a plain scan (nothing is compiled in).
+    ``channel.tick(phase, n)`` with the iterations done since the last call; with
+    ``next_phase_at``, reports that end after that many iterations name ``phase + 1`` (one scan
+    of warmup then sampling). Without a channel it is a plain scan (nothing is compiled in).
     """
     if channel is None:
         return jax.lax.scan(lambda carry, _: body(carry), init, None, length=length)
@@ -221,7 +223,9 @@ def scan_with_progress(
         done = i + 1
 
         def report(n):
-            jax.debug.callback(channel.tick, phase, n)
+            code = phase if next_phase_at is None else jax.numpy.where(
+                done > next_phase_at, phase + 1, phase)
+            jax.debug.callback(channel.tick, code, n)
 
         jax.lax.cond(done % every == 0, lambda: report(every), lambda: None)
         if remainder:
