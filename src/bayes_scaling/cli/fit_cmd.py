@@ -26,13 +26,14 @@ __all__ = ["FIT_SAMPLER", "register"]
 #: 1000) at depth 8 gave bulk ESS 620-840, r-hat 1.006-1.010 at seeds 0 and 1; 4 x (700 + 2000)
 #: at depth 8 left one chain of four lingering in that tail at seed 0 (r-hat 1.013, ESS 421);
 #: depth 10 (the rare long trajectories, 2% of draws, are the ones that travel along it) gave
-#: r-hat 1.004 and 1.002, ESS 897 and 710 at seeds 0 and 1, the whole command 73 CPU s. On the
-#: 2,479 rows of the 2024 API (``--source ZitongYang``, idle 2-core machine, 2026-12-03): r-hat
-#: 1.002, bulk ESS 1582, one divergence, but 901 s of sampling and 16.9 min for the command,
-#: over the 10 minutes asked for; 4 x (500 + 1000) gave r-hat 1.008, ESS 769, 615 s, 11.2 min.
-#: The gradient over 2,479 rows, not the number of draws, is the cost (~90 leapfrog steps per
-#: draw). The earlier 399 CPU s came from a faster machine: the 99-row fit above took 68 s there
-#: and 120-129 s on the machine of these timings, at this commit and at older ones alike.
+#: r-hat 1.004 and 1.002, ESS 897 and 710 at seeds 0 and 1, the whole command 73 CPU s on an
+#: earlier, faster machine; on the 2-core machine of 2026-12-03 the same command takes 3 min 10 s
+#: to 3 min 20 s (the fit 134 s: ~40 s compiling when the cache is cold, then 4 chains on 2
+#: cores at ~95 leapfrog steps per draw; figures and recommendation ~50 s). On the 2,479 rows of
+#: the 2024 API (``--source ZitongYang``), that machine: r-hat 1.002, bulk ESS 1582 and 16.9 min
+#: for the command; with the frontier gap in log space (``law._log_optimum``, a third less time
+#: per gradient) r-hat 1.007, ESS 1095, the fit 664 s and the command 12.6 min, still over the
+#: 10 minutes asked for. The gradient over 2,479 rows, not the number of draws, is the cost.
 FIT_SAMPLER = {"num_warmup": 700, "num_samples": 2000, "num_chains": 4, "max_tree_depth": 10,
                "init": "prior_median", "exact_capacity": True}
 
