@@ -18,9 +18,9 @@ JAX's eviction reads every entry's access time on every write (``LRUCache._evict
 a write costs time in proportion to the entries already there: with the ~4,500 entries a few
 days of use (or one test session) leave, a write took 0.13 s
 (``experiments/results/cache_write_cost.md``), and under cProfile a ``fit`` of the 99 course API
-rows that compiled 108 new programs spent 36 s in that scan. :func:`_scan_only_when_full` keeps JAX's locking and
-its least-recently-used order but scans once per process and then only when the entries this
-process has added could take the cache past its cap.
+rows that compiled 108 new programs spent 36 s in that scan. :func:`_scan_only_when_full` keeps
+JAX's locking and its least-recently-used order but scans once per process and then only when
+the entries this process has added could take the cache past its cap.
 """
 
 import logging
