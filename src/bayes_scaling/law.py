@@ -171,6 +171,25 @@ def core_law(params: dict, *, prior) -> LawParams:
     )
 
 
+def _log_optimum(params: dict, log_c, *, prior):
+    """``(ln N_opt(C), ln L0*(C))`` of the core law at compute ``exp(log_c)``, in log space.
+
+    The closed forms of :func:`optimal_allocation` and :func:`optimal_loss` with the per-draw
+    constants taken out: ``ln N_opt`` is linear in ``ln C`` and, at the optimum,
+    ``B D^-beta = (alpha / beta) A N^-alpha``, so ``L0* = E + (1 + alpha / beta) A N_opt^-alpha``.
+    Per row that is one ``exp`` and one ``log`` instead of the eight transcendental functions
+    of the forward formulas; the sampler evaluates it on every row at every leapfrog step.
+    """
+    alpha, beta = params["alpha"], params["beta"]
+    total = alpha + beta
+    log_a = params["a_c"] + alpha * np.log(prior.n_ref)
+    log_b = params["b_c"] + beta * np.log(prior.d_ref)
+    log_g = (jnp.log(alpha) + log_a - jnp.log(beta) - log_b) / total
+    log_n = log_g + beta / total * (log_c - np.log(6.0))
+    best = jnp.exp(params["e"]) + (1.0 + alpha / beta) * jnp.exp(log_a - alpha * log_n)
+    return log_n, jnp.log(best)
+
+
 def frontier_gap(params: dict, log_c, mu, *, prior):
     """How far above the law's compute-optimal frontier each row's mean lies: ``(M,)``, >= 0.
 
@@ -179,8 +198,8 @@ def frontier_gap(params: dict, log_c, mu, *, prior):
     off-optimum) are where the law and its nuisance terms are least trustworthy; the likelihood
     of API rows widens with this gap (see :mod:`bayes_scaling.model`).
     """
-    best = optimal_loss(core_law(params, prior=prior), jnp.exp(log_c))
-    return jnp.maximum(jnp.log(mu) - jnp.log(best), 0.0)
+    _, log_best = _log_optimum(params, log_c, prior=prior)
+    return jnp.maximum(jnp.log(mu) - log_best, 0.0)
 
 
 def isoflop_distance(params: dict, log_n, log_c, *, prior):
@@ -191,8 +210,8 @@ def isoflop_distance(params: dict, log_n, log_c, *, prior):
     gives that curve. The likelihood of generic rows widens with it (see
     :mod:`bayes_scaling.model`).
     """
-    n_opt, _ = optimal_allocation(core_law(params, prior=prior), jnp.exp(log_c))
-    return jnp.abs(log_n - jnp.log(n_opt))
+    log_n_opt, _ = _log_optimum(params, log_c, prior=prior)
+    return jnp.abs(log_n - log_n_opt)
 
 
 def warmup_penalty(params: dict, x, warmup_steps):
