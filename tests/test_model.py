@@ -87,6 +87,34 @@ def test_mean_loss_generic_is_chinchilla():
     assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_a_branch_no_row_takes_is_left_out_and_mixed_rows_get_the_same_values():
+    from bayes_scaling.features import RunFeatures
+    from bayes_scaling.model import likelihood_scale, sample_params
+
+    prior = PriorConfig()
+    api_f = features_from_configs(_configs())
+    gen_f = features_from_generic([1e7, 1e8, 1e10], [1e11, 1e10, 1e8])
+    api, gen = make_model_data(api_f), make_model_data(gen_f)
+    assert api.log_n is None and api.log_tokens is None and api.is_config is not None
+    assert gen.is_config is None and gen.log_n is not None
+    mixed = make_model_data(RunFeatures.concat([api_f, gen_f]), capacity=8)
+    assert mixed.is_config.tolist() == [1, 1, 1, 0, 0, 0, 0, 0] and mixed.log_n is not None
+    params = Predictive(sample_params, num_samples=1)(
+        jax.random.key(3), prior, api, nuisance=True)
+    params = {k: v[0] for k, v in params.items()}
+    params.update(sigma=0.02, s_far=1.5)
+    split = [(mean_loss(params, d, nuisance=True, prior=prior), d) for d in (api, gen)]
+    mu = mean_loss(params, mixed, nuisance=True, prior=prior)
+    np.testing.assert_allclose(mu[:6], np.concatenate([m for m, _ in split]), rtol=1e-13)
+    scale = likelihood_scale(params, mixed, mu, prior=prior)
+    np.testing.assert_allclose(
+        scale[:6], np.concatenate([likelihood_scale(params, d, m, prior=prior)
+                                   for m, d in split]), rtol=1e-13)
+    # generic rows alone: the core law, whether or not the nuisance terms are on
+    np.testing.assert_array_equal(split[1][0], mean_loss(params, gen, nuisance=False,
+                                                         prior=prior))
+
+
 def test_nuisance_priors_come_from_prior_config():
     data = make_model_data(features_from_configs(_configs()))
     prior = PriorConfig(lam_beta_a=8.0, lam_beta_b=2.0, ar0_median=40.0, ar0_log_sd=0.01,

@@ -87,7 +87,11 @@ class ModelData(NamedTuple):
     """Padded model inputs, each a float64 array of shape ``(M_cap,)``.
 
     Generic rows carry ``is_config = 0`` and placeholder (finite) configuration values; padded rows
-    carry ``mask = 0``. ``log_n_center`` and ``log_d_center`` (scalars) are where NUTS centres the
+    carry ``mask = 0``. ``is_config`` is None where no row is an API row, and ``log_n`` and
+    ``log_tokens`` are None where every row is one (padding aside): the branch of the law that
+    no row takes is then left out of the compiled graph (on the 2,479 API rows of 2024 the
+    generic law and the isoFLOP distance were computed, and discarded, on every row at every
+    leapfrog step). ``log_n_center`` and ``log_d_center`` (scalars) are where NUTS centres the
     power-law terms (the data's mean log size and tokens); they change the sampler's coordinates,
     not the model. ``block``, ``emb`` and ``emb_flops`` are each row's block, embedding-side and
     token-convention embedding-side parameters (:mod:`bayes_scaling.count_family`); None: the 2025
@@ -98,9 +102,9 @@ class ModelData(NamedTuple):
     (every 2025 and generic row) leaves the model exactly as it was.
     """
 
-    is_config: jnp.ndarray
-    log_n: jnp.ndarray
-    log_tokens: jnp.ndarray
+    is_config: jnp.ndarray | None
+    log_n: jnp.ndarray | None
+    log_tokens: jnp.ndarray | None
     log_n_center: jnp.ndarray
     log_d_center: jnp.ndarray
     d_model: jnp.ndarray
@@ -251,9 +255,8 @@ def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
             + jnp.exp(params["b_c"] - params["beta"] * (log_d - log_d_ref))
         )
 
-    generic = core(data.log_n, data.log_tokens)
-    if not nuisance:
-        return generic
+    if not nuisance or data.is_config is None:  # generic rows only
+        return core(data.log_n, data.log_tokens)
     body, emb, _ = row_counts(data)
     log_n_eff = jnp.log(body + params["lam"] * emb)
     log_d = log_tokens(params, data)
@@ -275,4 +278,6 @@ def mean_loss(params: dict, data: ModelData, *, nuisance: bool, prior):
     raw = (core(log_n_eff, log_d) + steps_term + penalties) * shape
     k = params["k_cap"]
     capped = params["l_init"] - jax.nn.softplus(k * (params["l_init"] - raw)) / k
-    return jnp.where(data.is_config > 0.5, capped, generic)
+    if data.log_n is None:  # API rows only: no generic branch to evaluate
+        return capped
+    return jnp.where(data.is_config > 0.5, capped, core(data.log_n, data.log_tokens))

@@ -429,10 +429,12 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
     d_typ = np.where(is_cfg, features.flops / (6.0 * (body + 0.1 * emb_flops)), features.n_tokens)
     log_n_center = float(np.mean(np.log(n_typ))) if m else float(np.log(1e8))
     log_d_center = float(np.mean(np.log(d_typ))) if m else float(np.log(1e10))
+    # None where a branch has no row (see ModelData): its terms then stay out of the graph
+    generic_rows, config_rows = bool(m == 0 or not np.all(is_cfg)), bool(np.any(is_cfg))
     return ModelData(
-        is_config=pad(is_cfg.astype(np.float64), 0.0),
-        log_n=pad(np.log(features.n_params), np.log(1e8)),
-        log_tokens=pad(np.log(features.n_tokens), np.log(1e10)),
+        is_config=pad(is_cfg.astype(np.float64), 0.0) if config_rows else None,
+        log_n=pad(np.log(features.n_params), np.log(1e8)) if generic_rows else None,
+        log_tokens=pad(np.log(features.n_tokens), np.log(1e10)) if generic_rows else None,
         log_n_center=np.float64(log_n_center),
         log_d_center=np.float64(log_d_center),
         d_model=pad(np.where(is_cfg, features.d_model, 256.0), 256.0),
@@ -599,9 +601,14 @@ def likelihood_scale(params: dict, data: ModelData, mu, *, prior: PriorConfig):
     loss gap :func:`bayes_scaling.law.frontier_gap`, for generic rows the isoFLOP distance
     :func:`bayes_scaling.law.isoflop_distance`.
     """
-    gap = jnp.where(data.is_config > 0.5,
-                    frontier_gap(params, data.log_flops, mu, prior=prior),
-                    isoflop_distance(params, data.log_n, data.log_flops, prior=prior))
+    if data.is_config is None:  # generic rows only
+        gap = isoflop_distance(params, data.log_n, data.log_flops, prior=prior)
+    elif data.log_n is None:  # API rows only
+        gap = frontier_gap(params, data.log_flops, mu, prior=prior)
+    else:
+        gap = jnp.where(data.is_config > 0.5,
+                        frontier_gap(params, data.log_flops, mu, prior=prior),
+                        isoflop_distance(params, data.log_n, data.log_flops, prior=prior))
     return params["sigma"] * (1.0 + params["s_far"] * gap)
 
 

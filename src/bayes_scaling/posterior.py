@@ -198,8 +198,8 @@ def _optimum_grid(params, log_flops, grid, *, prior):
     d, n_layers, bs, body, emb, emb_flops = grid
     data = ModelData(
         is_config=jnp.ones_like(d),
-        log_n=jnp.zeros_like(d),
-        log_tokens=jnp.zeros_like(d),
+        log_n=None,  # API rows only
+        log_tokens=None,
         log_n_center=jnp.zeros(()),
         log_d_center=jnp.zeros(()),
         d_model=d,
