@@ -71,6 +71,22 @@ def test_predictions_do_not_depend_on_padding(generic_posterior):
                                post.sample_predictive(key, many.take(np.arange(60)))[:, :3])
 
 
+def test_student_t_noise_is_a_function_of_the_key_with_the_t_distribution():
+    from scipy import stats
+
+    from bayes_scaling.posterior import student_t_draws
+
+    key = jax.random.key(11)
+    draws = student_t_draws(key, 5.0, (400, 50))
+    assert draws.shape == (400, 50)
+    np.testing.assert_array_equal(draws, student_t_draws(jax.random.key(11), 5.0, (400, 50)))
+    np.testing.assert_array_equal(draws, student_t_draws(jax.random.PRNGKey(11), 5.0, (400, 50)))
+    assert not np.allclose(draws, student_t_draws(jax.random.key(12), 5.0, (400, 50)))
+    # the t with 5 degrees of freedom, not a normal: KS against each (20,000 draws)
+    assert stats.kstest(draws.ravel(), stats.t(5.0).cdf).pvalue > 1e-3
+    assert stats.kstest(draws.ravel(), stats.norm(scale=np.sqrt(5 / 3)).cdf).pvalue < 1e-3
+
+
 def test_generic_posterior_has_no_learning_rate_and_a_central_aspect_ratio(generic_posterior):
     f = features_from_configs([RunConfig(d_model=256, num_layers=4, num_heads=4, batch_size=128,
                                          learning_rate=1e-3, train_flops=int(1e16))])

@@ -244,6 +244,17 @@ def _padded(method: Callable[..., np.ndarray]):
     return call
 
 
+def student_t_draws(rng_key, df: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard Student-t draws with ``df`` degrees of freedom, a function of ``rng_key``.
+
+    NumPy's generator, seeded with the key's data: ``jax.random.t`` draws its gammas by
+    rejection in a loop over every element and took 37 s for the 8,000 x 2,496 noise draws of
+    one predictive check of the 2024 rows, NumPy 1.4 s (2026-12-03, 2 cores).
+    """
+    seed = np.asarray(jax.random.key_data(rng_key), dtype=np.uint32).ravel()
+    return np.random.default_rng(seed).standard_t(df, size=shape)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Posterior:
     """Posterior draws of the scaling-law model and what is derived from them.
@@ -417,7 +428,7 @@ class Posterior:
         mean = self.predict_mean(features)
         tau, z = self._discrepancy()
         shape = discrepancy_shape(self.extrapolation_distance(features))
-        t = np.asarray(jax.random.t(rng_key, self.prior.student_df, shape=mean.shape))
+        t = student_t_draws(rng_key, self.prior.student_df, mean.shape)
         log_factor = (tau * z)[:, None] * shape[None, :] + self.log_noise_scale(features) * t
         return mean * np.exp(log_factor)
 
