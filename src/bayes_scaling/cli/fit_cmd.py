@@ -27,13 +27,13 @@ __all__ = ["FIT_SAMPLER", "register"]
 #: at depth 8 left one chain of four lingering in that tail at seed 0 (r-hat 1.013, ESS 421);
 #: depth 10 (the rare long trajectories, 2% of draws, are the ones that travel along it) gave
 #: r-hat 1.004 and 1.002, ESS 897 and 710 at seeds 0 and 1, the whole command 73 CPU s on an
-#: earlier, faster machine; on the 2-core machine of 2026-12-03 the same command takes 3 min 10 s
-#: to 3 min 20 s (the fit 134 s: ~40 s compiling when the cache is cold, then 4 chains on 2
-#: cores at ~95 leapfrog steps per draw; figures and recommendation ~50 s). On the 2,479 rows of
-#: the 2024 API (``--source ZitongYang``), that machine: r-hat 1.002, bulk ESS 1582 and 16.9 min
-#: for the command, over the 10 minutes asked for. (Computing the frontier gap in log space cut
-#: the gradient by a third and the command to 12.6 min, but the generic-row recovery test then
-#: failed r-hat, so it was reverted.) The gradient over 2,479 rows, not the draws, is the cost.
+#: earlier, faster machine. On the 2-core machine of 2026-12-03, with the frontier gap in log
+#: space, the unused generic branch left out and NumPy's Student-t noise for the predictive
+#: draws: the command 2 min 16 s with a warm compilation cache (a cold one adds ~40 s), the fit
+#: 93 s (4 chains on 2 cores at ~95 leapfrog steps per draw), r-hat 1.004, bulk ESS 1207;
+#: before these changes 3 min 10 s to 3 min 20 s, the fit 134 s. On the 2,479 rows of the
+#: 2024 API (``--source ZitongYang``): the command 9 min 26 s (the fit 515 s; 16.9 min before),
+#: r-hat 1.005, bulk ESS 1180. The gradient over 2,479 rows, not the draws, is the cost there.
 FIT_SAMPLER = {"num_warmup": 700, "num_samples": 2000, "num_chains": 4, "max_tree_depth": 10,
                "init": "prior_median", "exact_capacity": True}
 
