@@ -406,8 +406,13 @@ class PriorConfig:
                 raise PriorConfigError(f"{name}: expected a finite positive number, got {value!r}")
 
 
-def make_model_data(features: RunFeatures, capacity: int | None = None) -> ModelData:
-    """Turn features into :class:`ModelData`, padded with masked rows up to ``capacity``."""
+def make_model_data(features: RunFeatures, capacity: int | None = None, *,
+                    generic_law: bool = False) -> ModelData:
+    """Turn features into :class:`ModelData`, padded with masked rows up to ``capacity``.
+
+    ``generic_law``: keep ``log_n`` and ``log_tokens`` even where every row is an API row (a
+    posterior fitted without the nuisance terms predicts such rows by the core law alone).
+    """
     m = len(features)
     capacity = m if capacity is None else int(capacity)
     if capacity < m:
@@ -430,7 +435,8 @@ def make_model_data(features: RunFeatures, capacity: int | None = None) -> Model
     log_n_center = float(np.mean(np.log(n_typ))) if m else float(np.log(1e8))
     log_d_center = float(np.mean(np.log(d_typ))) if m else float(np.log(1e10))
     # None where a branch has no row (see ModelData): its terms then stay out of the graph
-    generic_rows, config_rows = bool(m == 0 or not np.all(is_cfg)), bool(np.any(is_cfg))
+    generic_rows = bool(generic_law or m == 0 or not np.all(is_cfg))
+    config_rows = bool(np.any(is_cfg))
     return ModelData(
         is_config=pad(is_cfg.astype(np.float64), 0.0) if config_rows else None,
         log_n=pad(np.log(features.n_params), np.log(1e8)) if generic_rows else None,

@@ -335,7 +335,7 @@ class Posterior:
     def _data(self, features: RunFeatures) -> ModelData:
         if not self.nuisance and bool(np.any(features.is_config)):
             logger.debug("API rows predicted by a generic posterior: nuisance terms are off")
-        return make_model_data(features).as_jax()
+        return make_model_data(features, generic_law=not self.nuisance).as_jax()
 
     @_padded
     def predict_mean(self, features: RunFeatures) -> np.ndarray:
