@@ -25,6 +25,7 @@ from scipy.optimize import curve_fit
 from bayes_scaling.candidates import shape_for_n_params
 from bayes_scaling.isoflops import quadratic_vertex
 from bayes_scaling.params import HEAD_DIM, count_params, non_embedding_params
+from bayes_scaling.rng import numpy_generator
 from bayes_scaling.session import Session, StrategyResult
 from bayes_scaling.space import LEARNING_RATE_RANGE, TRAIN_FLOPS, RunConfig
 from bayes_scaling.summary import equal_tailed
@@ -184,7 +185,7 @@ def fit_isoflop_grid(rng_key, configs, losses, target_flops: float, *, num_boots
     if len(runs) < 2:
         raise ValueError(f"isoflop fit: expected at least 2 profiles of 2+ runs, got {len(runs)}")
     point = _fit_once(runs, target_flops)
-    rng = np.random.default_rng(int(jax.random.randint(rng_key, (), 0, 2**31 - 1)))
+    rng = numpy_generator(rng_key)
     n_draws, loss_draws = [], []
     for _ in range(num_bootstrap):
         sample = {}

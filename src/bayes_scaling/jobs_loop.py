@@ -71,6 +71,7 @@ from bayes_scaling.oracle import ExperimentOracle, ExperimentOutcome
 from bayes_scaling.params2026 import count_params_2026
 from bayes_scaling.recommend import Recommendation
 from bayes_scaling.recommend2026 import TARGET_HEAD_DIMS, choose_target_config
+from bayes_scaling.rng import numpy_generator
 from bayes_scaling.runtime_model import RuntimeModel, run_flops
 from bayes_scaling.session import fit_summary
 
@@ -212,10 +213,6 @@ def target_law_flops(runtime: RuntimeModel, hours: float) -> float:
     return 6.0 * float(count_params_2026(ref.architecture_config).non_embedding) * tokens
 
 
-def _rng(key) -> np.random.Generator:
-    return np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
-
-
 def jobs_backend(config: JobsLoopConfig):
     """The package's model backend with ``config``'s NUTS settings (in-loop and final fits)."""
     from bayes_scaling.loop import LoopConfig, default_backend
@@ -303,7 +300,7 @@ class _Loop:
             remaining = self.remaining()
             cap = min(remaining, config.max_run_fraction * self.oracle.budget_total)
             cands = generate_training_candidates(
-                _rng(rng_key), config.num_candidates, self.runtime, max_reservation=cap,
+                numpy_generator(rng_key), config.num_candidates, self.runtime, max_reservation=cap,
                 reservation_z=config.reservation_z,
             )
             if not cands:
@@ -348,7 +345,8 @@ def run_jobs_loop(
     loop = _Loop(oracle, config, backend, sleep)
     key_design, key = jax.random.split(rng_key)
     design = initial_design_2026(
-        _rng(key_design), config.num_initial, RuntimeModel(), budget_seconds=oracle.budget_total
+        numpy_generator(key_design), config.num_initial, RuntimeModel(),
+        budget_seconds=oracle.budget_total,
     )
     posterior, fitted_on, stop_reason, empty_draws = None, -1, None, 0
     wait = config.poll_min
