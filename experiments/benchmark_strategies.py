@@ -118,6 +118,8 @@ def run_task(spec: dict) -> dict:
     lr_star = float(optimal_learning_rate(truth, rec.d_model, rec.num_layers,
                                           config.target_flops))
     lo, median, hi = equal_tailed(rec.predicted_loss)
+    lr_draws = (rec.intervals or {}).get("learning_rate")
+    lr_star_median = None if lr_draws is None else float(np.median(lr_draws))
     return {
         **{k: spec[k] for k in ("settings", "family_seed", "truth", "seed", "strategy")},
         "budget": float(spec["budget"]),
@@ -133,6 +135,9 @@ def run_task(spec: dict) -> dict:
         "learning_rate": rec.learning_rate,
         "true_lr_star": lr_star,
         "lr_error": abs(math.log(rec.learning_rate / lr_star)),
+        # the posterior median of lr* at the recommended shape and batch: the recommendation
+        # minimises expected loss, so it may sit off this median (learning_rate_section)
+        "lr_star_median": lr_star_median,
         "history": [{k: h.get(k) for k in ("flops_used", "n_opt_ci90_ln_width",
                                             "loss_ci90_width")} for h in result.history],
         **{k: scores[k] for k in ("regret", "n_error", "loss_error", "ci90_covers_true_loss")},
@@ -325,6 +330,44 @@ def plot(rows: list[dict], labels: list[str], path: Path) -> None:
     save_figure(fig, path)
 
 
+def learning_rate_section(rows, labels, budgets) -> list[str]:
+    """Where the recommended learning rate sits: against the truth's lr* and the posterior's.
+
+    Only rows that carry ``lr_star_median`` (the posterior median of lr* at the recommended
+    shape and batch) count. Signed logs: positive is above. The truth's loss has a kink at its
+    lr* (``truth.mean_loss``): below it the finite-step term rises with nonzero slope in
+    ``ln lr``, above it the high-lr term rises quadratically from zero slope, so under
+    uncertainty the lowest expected loss lies above the median lr*; the last column is that
+    offset.
+    """
+    lines = []
+    for budget in budgets:
+        for label in labels:
+            sub = [r for r in rows if r["strategy"] == label and r["budget"] == budget
+                   and r.get("lr_star_median")]
+            if not sub:
+                continue
+            rec = np.log([r["learning_rate"] / r["true_lr_star"] for r in sub])
+            post = np.log([r["lr_star_median"] / r["true_lr_star"] for r in sub])
+            offset = np.log([r["learning_rate"] / r["lr_star_median"] for r in sub])
+            lines.append(
+                f"| {label} | {budget:.0e} | {len(sub)} | {np.median(rec):+.3f} | "
+                f"{np.median(np.abs(rec)):.3f} | {int((rec > 0).sum())}/{len(sub)} | "
+                f"{np.median(post):+.3f} | {np.median(np.abs(post)):.3f} | "
+                f"{np.median(offset):+.3f} |")
+    if not lines:
+        return []
+    return ["", "## Learning rate (medians over (truth, seed))", "",
+            "Logs of ratios; positive is above. lr*: the truth's optimal learning rate of the "
+            "recommended shape at the target; posterior lr*: the posterior median of it. The "
+            "truth's loss rises with nonzero slope in ln lr below lr* and from zero slope above "
+            "it, so the expected-loss choice sits above the median lr* when lr* is uncertain "
+            "(last column).", "",
+            "| strategy | budget | runs | ln(lr_rec/lr*) | \\|ln(lr_rec/lr*)\\| | above lr* | "
+            "ln(posterior lr*/lr*) | \\|ln(posterior lr*/lr*)\\| | ln(lr_rec/posterior lr*) |",
+            "|---|---|---|---|---|---|---|---|---|", *lines]
+
+
 def render(rows, labels, budgets, header: str, figure: str | None,
            baselines: tuple[str, ...] = BASELINES) -> str:
     summary, diffs = summarise(rows, labels, budgets, baselines=baselines)
@@ -355,6 +398,7 @@ def render(rows, labels, budgets, header: str, figure: str | None,
                      for m in ("regret", "n_error", "loss_error")]
             lines.append(f"| {d['strategy']} | {d['baseline']} | {d['budget']:.0e} | "
                          f"{d['pairs']} | {d['regret_ratio']:.2f} | " + " | ".join(cells) + " |")
+    lines += learning_rate_section(rows, labels, budgets)
     lines += ["", "## Runs", "",
               "| truth | seed | strategy | budget | runs | FLOPs used | largest run | regret | "
               "N error | \\|ln lr_rec/lr*\\| | true loss | predicted [ci90] | covers | seconds |",

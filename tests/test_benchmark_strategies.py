@@ -93,6 +93,22 @@ def test_design_efficiency_median_skips_runs_without_one():
     assert bench.summarise(rows, ["random"], [5e17])[0][0]["design_efficiency"] is None
 
 
+def test_learning_rate_section_places_the_recommendation_against_both_lr_stars():
+    rows = [{**_row(t, 0, "active:decision", 0.01), "learning_rate": rec,
+             "true_lr_star": 1e-3, "lr_star_median": post}
+            for t, (rec, post) in enumerate([(2e-3, 1e-3), (1e-3, 5e-4), (5e-4, 5e-4)])]
+    rows.append({**_row(9, 0, "active:decision", 0.01), "learning_rate": 1e-3,
+                 "true_lr_star": 1e-3, "lr_star_median": None})  # an older row: left out
+    lines = bench.learning_rate_section(rows, ["active:decision", "random"], [5e17])
+    row = [line for line in lines if line.startswith("| active:decision")]
+    ln2 = np.log(2.0)
+    # ln(rec/lr*): ln2, 0, -ln2; ln(post/lr*): 0, -ln2, -ln2; ln(rec/post): ln2, ln2, 0
+    assert row == [f"| active:decision | 5e+17 | 3 | +0.000 | {ln2:.3f} | 1/3 | -{ln2:.3f} "
+                   f"| {ln2:.3f} | +{ln2:.3f} |"]
+    assert not any(line.startswith("| random") for line in lines)
+    assert bench.learning_rate_section([rows[-1]], ["active:decision"], [5e17]) == []
+
+
 def test_bootstrap_interval_is_reproducible_and_widens_with_spread():
     rng = np.random.default_rng(0)
     a = bench.bootstrap_median_interval([1.0, 1.1, 0.9, 1.05, 0.95], rng)
@@ -117,11 +133,13 @@ def test_tiny_run_on_local_ray_resumes(tmp_path):
         assert r["family_seed"] == 0 and r["truth"] == 3 and r["strategy"] == "isoflop-grid"
         assert r["flops_used"] <= r["budget"]
         assert r["lr_error"] >= 0 and np.isfinite(r["regret"]) and r["node"]
+        assert r["lr_star_median"] is None  # the grid's recommendation has no lr* draws
     text = out.read_text()
     assert text.startswith("# Strategy benchmark (tiny")
     assert "members 3-3 of random family seed 0" in text
     assert "3: E=" in text and "0: E=" not in text  # the values of the member run, only
     assert "| isoflop-grid | 1e+17 | 1 |" in text
+    assert "## Learning rate" not in text
     assert (tmp_path / "bench.png").stat().st_size > 1000
     before = rows_path.read_text()
     assert bench.main(args) == 0  # everything done: nothing runs, Ray is not started
