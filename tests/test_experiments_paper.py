@@ -79,6 +79,24 @@ def test_benchmark_discussion_says_where_the_active_loop_does_not_win(make_paper
     assert "0.0160 nats for `active:n-opt`" in text  # the headline's median, computed not typed
 
 
+def test_criteria_discussion_counts_the_sets_each_criterion_wins(make_paper, tmp_path):
+    results = tmp_path / "experiments" / "results"
+    sets = {"random_truths_check": {0: {"active:decision": [0.001, 0.002],
+                                        "active:n-opt": [0.003, 0.004]}},
+            "random_truths_heldout": {8: {"active:decision": [0.01, 0.05],
+                                          "active:n-opt": [0.002, 0.003]}},
+            "random_truths_fresh": {16: {"active:n-opt": [0.002, 0.003]}}}  # one criterion only
+    for stem, regrets in sets.items():
+        _rows(tmp_path, regrets).rename(results / f"{stem}.rows.jsonl")
+    text, missing = make_paper["build"]("{{discuss criteria}}\n", tmp_path)
+    assert missing == []
+    assert "| 0-7 | `active:decision` | 2 | 0.0015 | 0.0020 | 0.200 | 2/2 |" in text
+    assert "| 16-23 | `active:n-opt` | 2 |" in text and "| 16-23 | `active:decision`" not in text
+    # the fresh set has one criterion, so two sets compare; equal lr errors are no win
+    assert ("Of the 2 sets, `decision` has the lower median regret on 1, the lower worst regret "
+            "on 1 and the lower median \\|ln lr_rec/lr*\\| on 0.") in text
+
+
 def test_missing_results_are_said_in_the_text(make_paper, tmp_path):
     template = ("{{discuss epoch}}\n\n{{figure experiments/results/figures/x.png | A caption.}}"
                 "\n")
