@@ -34,6 +34,7 @@ def test_extrapolation_check_and_calibration_smoke(shared_data, tmp_path):
     choice = json.loads(cal.with_suffix(".json").read_text())
     assert {f["held_out"] for f in choice["lodo"]} == {"gadre", "porian"}
     assert f"tau_median = {choice['tau_median']:g}" in text
+    assert {"mean_residual", "below_zero", "drift_per_nat"} <= set(choice["per_split"]["gadre-c4"])
     # the exponent calibration fits all rows of each split; the lodo check then fits each
     # split under the prior learnt without its data set (new fits, cached under that prior)
     exp = tmp_path / "exp.md"
@@ -66,6 +67,16 @@ def test_refit_benchmark_smoke(tmp_path):
     table = _load("refit_benchmark").main(["--sizes", "10", "--repeats", "1", "--warmup", "20",
                                            "--samples", "20", "--out", str(out)])
     assert "| 10 |" in table and out.exists()
+
+
+def test_discrepancy_drift_is_the_signed_residuals_slope_on_u():
+    cal = _load("calibrate_discrepancy")
+    u = np.array([1.0, 2.0, 3.0])
+    drift = cal._drift({"residual": -0.01 * u + np.array([0.002, -0.001, 0.0]), "u": u})
+    # slope through the origin: sum(r u) / sum(u^2) = (-0.14 + 0.002 - 0.002) / 14
+    assert drift["drift_per_nat"] == pytest.approx(-0.01)
+    assert drift["mean_residual"] == pytest.approx(-0.0197, abs=1e-4)
+    assert drift["below_zero"] == 3
 
 
 def test_discrepancy_calibration_likelihood_and_hierarchy():
