@@ -119,7 +119,12 @@ def run_task(spec: dict) -> dict:
                                           config.target_flops))
     lo, median, hi = equal_tailed(rec.predicted_loss)
     lr_draws = (rec.intervals or {}).get("learning_rate")
-    lr_star_median = None if lr_draws is None else float(np.median(lr_draws))
+    posterior_lr = {"lr_star_median": None, "lr_star_ci50": None, "lr_star_ci90": None}
+    if lr_draws is not None:  # the report's learning_rate_ci50 / _ci90, checked on the truth
+        lo50, median50, hi50 = (float(v) for v in equal_tailed(lr_draws, 0.5))
+        lo90, _, hi90 = equal_tailed(lr_draws, 0.9)
+        posterior_lr.update(lr_star_median=median50, lr_star_ci50=[lo50, hi50],
+                            lr_star_ci90=[float(lo90), float(hi90)])
     return {
         **{k: spec[k] for k in ("settings", "family_seed", "truth", "seed", "strategy")},
         "budget": float(spec["budget"]),
@@ -135,9 +140,10 @@ def run_task(spec: dict) -> dict:
         "learning_rate": rec.learning_rate,
         "true_lr_star": lr_star,
         "lr_error": abs(math.log(rec.learning_rate / lr_star)),
-        # the posterior median of lr* at the recommended shape and batch: the recommendation
-        # minimises expected loss, so it may sit off this median (learning_rate_section)
-        "lr_star_median": lr_star_median,
+        # the posterior median and 50/90% intervals of lr* at the recommended shape and batch
+        # (report.json's learning_rate_ci50 / _ci90); the recommendation minimises expected
+        # loss, so it may sit off this median (learning_rate_section)
+        **posterior_lr,
         "history": [{k: h.get(k) for k in ("flops_used", "n_opt_ci90_ln_width",
                                             "loss_ci90_width")} for h in result.history],
         **{k: scores[k] for k in ("regret", "n_error", "loss_error", "ci90_covers_true_loss")},
@@ -338,7 +344,8 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
     lr* (``truth.mean_loss``): below it the finite-step term rises with nonzero slope in
     ``ln lr``, above it the high-lr term rises quadratically from zero slope, so under
     uncertainty the lowest expected loss lies above the median lr*; the last column is that
-    offset.
+    offset. The coverage columns check the report's ``learning_rate_ci50`` / ``_ci90`` (rows
+    without them show '–').
     """
     lines = []
     for budget in budgets:
@@ -354,6 +361,7 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
                 f"| {label} | {budget:.0e} | {len(sub)} | {np.median(rec):+.3f} | "
                 f"{np.median(np.abs(rec)):.3f} | {int((rec > 0).sum())}/{len(sub)} | "
                 f"{np.median(post):+.3f} | {np.median(np.abs(post)):.3f} | "
+                f"{_covered(sub, 'lr_star_ci50')} | {_covered(sub, 'lr_star_ci90')} | "
                 f"{np.median(offset):+.3f} |")
     if not lines:
         return []
@@ -364,8 +372,18 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
             "it, so the expected-loss choice sits above the median lr* when lr* is uncertain "
             "(last column).", "",
             "| strategy | budget | runs | ln(lr_rec/lr*) | \\|ln(lr_rec/lr*)\\| | above lr* | "
-            "ln(posterior lr*/lr*) | \\|ln(posterior lr*/lr*)\\| | ln(lr_rec/posterior lr*) |",
-            "|---|---|---|---|---|---|---|---|---|", *lines]
+            "ln(posterior lr*/lr*) | \\|ln(posterior lr*/lr*)\\| | posterior 50% covers lr* | "
+            "posterior 90% covers lr* | ln(lr_rec/posterior lr*) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|", *lines]
+
+
+def _covered(rows, key: str) -> str:
+    """How many of ``rows`` hold the truth's lr* inside interval ``key`` ('–': none has one)."""
+    held = [r for r in rows if r.get(key)]
+    if not held:
+        return "–"
+    inside = sum(r[key][0] <= r["true_lr_star"] <= r[key][1] for r in held)
+    return f"{inside}/{len(held)}"
 
 
 def render(rows, labels, budgets, header: str, figure: str | None,
