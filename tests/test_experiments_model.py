@@ -79,6 +79,21 @@ def test_discrepancy_drift_is_the_signed_residuals_slope_on_u():
     assert drift["below_zero"] == 3
 
 
+def test_drift_learnt_without_a_data_set_is_the_others_mean_slope():
+    cal = _load("calibrate_discrepancy")
+    u = np.array([1.0, 2.0])
+    parts = {"a1": {"residual": -0.02 * u, "u": u}, "a2": {"residual": -0.02 * u, "u": u},
+             "b": {"residual": 0.01 * u, "u": u}, "c": {"residual": -0.04 * u, "u": u}}
+    out = {d["dataset"]: d for d in cal.drift_lodo(parts, {"a1": "a", "a2": "a", "b": "b",
+                                                            "c": "c"})}
+    assert out["a"]["own_drift"] == pytest.approx(-0.02)  # its two splits pooled
+    assert out["a"]["drift_without_it"] == pytest.approx(-0.015)  # (0.01 - 0.04) / 2
+    assert out["c"]["drift_without_it"] == pytest.approx(-0.005)  # (-0.02 + 0.01) / 2
+    # a's residuals -0.02, -0.04 (median abs 0.03) less -0.015 u: -0.005, -0.01
+    assert out["a"]["median_abs_residual"] == pytest.approx(0.03)
+    assert out["a"]["median_abs_residual_corrected"] == pytest.approx(0.0075)
+
+
 def test_discrepancy_calibration_likelihood_and_hierarchy():
     from scipy.stats import multivariate_normal
 
