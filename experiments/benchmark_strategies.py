@@ -35,6 +35,7 @@ Every finished run is appended (and fsynced) to a JSON-lines file beside ``--out
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -95,6 +96,7 @@ def run_task(spec: dict) -> dict:
     from bayes_scaling.api.oracle import open_oracle
     from bayes_scaling.loop import LoopConfig, run_loop
     from bayes_scaling.scoring import evaluate_recommendation
+    from bayes_scaling.simulator.evaluation import true_mean_loss
     from bayes_scaling.simulator.inprocess import SimulatedApi
     from bayes_scaling.simulator.random_truths import family_truth
     from bayes_scaling.simulator.truth import Truth, optimal_learning_rate
@@ -119,12 +121,18 @@ def run_task(spec: dict) -> dict:
                                           config.target_flops))
     lo, median, hi = equal_tailed(rec.predicted_loss)
     lr_draws = (rec.intervals or {}).get("learning_rate")
-    posterior_lr = {"lr_star_median": None, "lr_star_ci50": None, "lr_star_ci90": None}
+    posterior_lr = {"lr_star_median": None, "lr_star_ci50": None, "lr_star_ci90": None,
+                    "regret_at_lr_star_median": None}
     if lr_draws is not None:  # the report's learning_rate_ci50 / _ci90, checked on the truth
         lo50, median50, hi50 = (float(v) for v in equal_tailed(lr_draws, 0.5))
         lo90, _, hi90 = equal_tailed(lr_draws, 0.9)
         posterior_lr.update(lr_star_median=median50, lr_star_ci50=[lo50, hi50],
                             lr_star_ci90=[float(lo90), float(hi90)])
+        # the regret had the recommendation trained at that median instead (same shape, batch)
+        at_median = dataclasses.replace(rec.config(), learning_rate=median50)
+        posterior_lr["regret_at_lr_star_median"] = float(
+            true_mean_loss(truth, at_median, config.target_flops)
+            - scores["true_optimum_loss"])
     return {
         **{k: spec[k] for k in ("settings", "family_seed", "truth", "seed", "strategy")},
         "budget": float(spec["budget"]),
@@ -344,8 +352,9 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
     lr* (``truth.mean_loss``): below it the finite-step term rises with nonzero slope in
     ``ln lr``, above it the high-lr term rises quadratically from zero slope, so under
     uncertainty the lowest expected loss lies above the median lr*; the last column is that
-    offset. The coverage columns check the report's ``learning_rate_ci50`` / ``_ci90`` (rows
-    without them show '–').
+    offset. The coverage columns check the report's ``learning_rate_ci50`` / ``_ci90``, and the
+    last two compare the regret with the regret at the posterior median lr* (rows without them
+    show '–').
     """
     lines = []
     for budget in budgets:
@@ -362,7 +371,8 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
                 f"{np.median(np.abs(rec)):.3f} | {int((rec > 0).sum())}/{len(sub)} | "
                 f"{np.median(post):+.3f} | {np.median(np.abs(post)):.3f} | "
                 f"{_covered(sub, 'lr_star_ci50')} | {_covered(sub, 'lr_star_ci90')} | "
-                f"{np.median(offset):+.3f} |")
+                f"{np.median(offset):+.3f} | {_regrets(sub, 'regret')} | "
+                f"{_regrets(sub, 'regret_at_lr_star_median')} |")
     if not lines:
         return []
     return ["", "## Learning rate (medians over (truth, seed))", "",
@@ -370,11 +380,20 @@ def learning_rate_section(rows, labels, budgets) -> list[str]:
             "recommended shape at the target; posterior lr*: the posterior median of it. The "
             "truth's loss rises with nonzero slope in ln lr below lr* and from zero slope above "
             "it, so the expected-loss choice sits above the median lr* when lr* is uncertain "
-            "(last column).", "",
+            "(ln(lr_rec/posterior lr*)); the last columns compare the regret of the "
+            "recommendation with the regret had it trained at the posterior median lr* (same "
+            "shape and batch).", "",
             "| strategy | budget | runs | ln(lr_rec/lr*) | \\|ln(lr_rec/lr*)\\| | above lr* | "
             "ln(posterior lr*/lr*) | \\|ln(posterior lr*/lr*)\\| | posterior 50% covers lr* | "
-            "posterior 90% covers lr* | ln(lr_rec/posterior lr*) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|", *lines]
+            "posterior 90% covers lr* | ln(lr_rec/posterior lr*) | regret, median / worst | "
+            "regret at posterior lr*, median / worst |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *lines]
+
+
+def _regrets(rows, key: str) -> str:
+    """Median and worst of ``key`` over the rows that have it ('–': none has)."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return f"{np.median(values):.4f} / {max(values):.4f}" if values else "–"
 
 
 def _covered(rows, key: str) -> str:

@@ -99,7 +99,7 @@ def test_learning_rate_section_places_the_recommendation_against_both_lr_stars()
     ci90 = ([8e-4, 1.2e-3], [3e-4, 1e-3], [3e-4, 8e-4])
     rows = [{**_row(t, 0, "active:decision", 0.01), "learning_rate": rec,
              "true_lr_star": 1e-3, "lr_star_median": post, "lr_star_ci50": ci50[t],
-             "lr_star_ci90": ci90[t]}
+             "lr_star_ci90": ci90[t], "regret_at_lr_star_median": 0.002 * t}
             for t, (rec, post) in enumerate([(2e-3, 1e-3), (1e-3, 5e-4), (5e-4, 5e-4)])]
     rows.append({**_row(9, 0, "active:decision", 0.01), "learning_rate": 1e-3,
                  "true_lr_star": 1e-3, "lr_star_median": None})  # an older row: left out
@@ -108,11 +108,12 @@ def test_learning_rate_section_places_the_recommendation_against_both_lr_stars()
     ln2 = np.log(2.0)
     # ln(rec/lr*): ln2, 0, -ln2; ln(post/lr*): 0, -ln2, -ln2; ln(rec/post): ln2, ln2, 0
     assert row == [f"| active:decision | 5e+17 | 3 | +0.000 | {ln2:.3f} | 1/3 | -{ln2:.3f} "
-                   f"| {ln2:.3f} | 1/3 | 2/3 | +{ln2:.3f} |"]
-    no_intervals = [{k: v for k, v in r.items() if not k.startswith("lr_star_ci")}
+                   f"| {ln2:.3f} | 1/3 | 2/3 | +{ln2:.3f} | 0.0100 / 0.0100 | 0.0020 / 0.0040 |"]
+    no_intervals = [{k: v for k, v in r.items()
+                     if not k.startswith("lr_star_ci") and k != "regret_at_lr_star_median"}
                     for r in rows[:3]]
     row = bench.learning_rate_section(no_intervals, ["active:decision"], [5e17])[-1]
-    assert row.endswith(f"| {ln2:.3f} | – | – | +{ln2:.3f} |")
+    assert row.endswith(f"| {ln2:.3f} | – | – | +{ln2:.3f} | 0.0100 / 0.0100 | – |")
     assert not any(line.startswith("| random") for line in lines)
     assert bench.learning_rate_section([rows[-1]], ["active:decision"], [5e17]) == []
 
