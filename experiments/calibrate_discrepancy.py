@@ -136,6 +136,11 @@ def _law_only_residuals(ec, split, post, base: PriorConfig) -> dict:
             "u": post.extrapolation_distance(features)}
 
 
+def _slope_through_origin(r: np.ndarray, u: np.ndarray) -> float:
+    """Least-squares slope of ``r`` on ``u`` with no intercept: ``sum(r u) / sum(u^2)``."""
+    return float(np.sum(r * u) / np.sum(u * u))
+
+
 def _drift(part: dict) -> dict:
     """Signed residuals of one split (``ln y - median``; negative: the law predicted too high).
 
@@ -145,7 +150,7 @@ def _drift(part: dict) -> dict:
     """
     r, u = part["residual"], part["u"]
     return {"mean_residual": float(np.mean(r)), "below_zero": int(np.sum(r < 0)),
-            "drift_per_nat": float(np.sum(r * u) / np.sum(u * u))}
+            "drift_per_nat": _slope_through_origin(r, u)}
 
 
 def drift_lodo(parts: dict, dataset_of: dict) -> list[dict]:
@@ -162,7 +167,7 @@ def drift_lodo(parts: dict, dataset_of: dict) -> list[dict]:
                                         if dataset_of[n] == k]),
                   "u": np.concatenate([p["u"] for n, p in parts.items() if dataset_of[n] == k])}
               for k in datasets}
-    own = {k: float(np.sum(v["r"] * v["u"]) / np.sum(v["u"] ** 2)) for k, v in pooled.items()}
+    own = {k: _slope_through_origin(v["r"], v["u"]) for k, v in pooled.items()}
     out = []
     for k in datasets:
         drift = float(np.mean([own[j] for j in datasets if j != k]))
